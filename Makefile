@@ -1,0 +1,32 @@
+# hubvendor developer entry points. `make test` and `make demo` work on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: test soak demo bench venv clean
+
+$(VENV)/.deps: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q '.[test]'
+	touch $@
+
+# Reinstall hubvendor itself on every run (the autoload .pth needs a real install).
+venv: $(VENV)/.deps
+	$(PY) -m pip install -q --no-deps --force-reinstall .
+
+test: venv
+	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
+
+soak: venv
+	HUBVENDOR_SOAK=1 $(PY) -m pytest -q -ra tests/reliability $(PYTEST_ARGS)
+
+demo: venv
+	$(PY) examples/demo.py
+
+bench: venv
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) dist build .pytest_cache

@@ -1,0 +1,43 @@
+"""hubvendor's error types: every failure a user can cause is one of these.
+
+Each error's message names the input at fault (handle, file, key) and the cause,
+so the CLI can print it on one line without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class HubVendorError(Exception):
+    """Base class of every error hubvendor raises on purpose."""
+
+
+class InvalidHandleError(HubVendorError, ValueError):
+    """A handle string is not one tensorflow_hub or hubvendor accepts."""
+
+
+class ConfigError(HubVendorError, ValueError):
+    """A settings value, pyproject table, downloader config or lock file is malformed."""
+
+
+class FetchError(HubVendorError, IOError):
+    """A download failed after retries (HTTP status, connection, timeout, blocked URL)."""
+
+
+class IntegrityError(HubVendorError):
+    """Downloaded or stored bytes do not match the expected digest or size."""
+
+
+class ArchiveError(HubVendorError):
+    """An archive is malformed or hostile (traversal, links, devices, bombs, ...)."""
+
+
+class OfflineError(HubVendorError):
+    """HUBVENDOR_OFFLINE is set and the handle is not available locally."""
+
+
+class NotFoundError(HubVendorError, IOError):
+    """A handle could not be resolved anywhere; the message lists where it looked."""
+
+
+class CacheError(HubVendorError, IOError):
+    """The cache directory cannot be used (permissions, full disk, lock trouble)."""
