@@ -1,0 +1,191 @@
+"""``hubvendor serve``: the TF Hub protocol, stats and fault injection, against a real subprocess."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+import requests
+
+from support.models import HALF_PLUS_TWO, tar_gz_bytes
+from support.server import HubServer
+
+COMPRESSED = f"/{HALF_PLUS_TWO}?tf-hub-format=compressed"
+
+
+def get(server: HubServer, path: str, **kwargs) -> requests.Response:
+    return requests.get(server.url + path, timeout=30, **kwargs)
+
+
+def raw_request(server: HubServer, method: str, path: str) -> http.client.HTTPResponse:
+    """A request with the path sent exactly as given (no client-side normalisation)."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    connection.request(method, path)
+    return connection.getresponse()
+
+
+def tree_files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_compressed_stream_is_a_deterministic_tfhub_style_tar_gz(hub_server, model_root):
+    first = get(hub_server, COMPRESSED)
+    assert first.status_code == 200
+    assert int(first.headers["Content-Length"]) == len(first.content)
+    with tarfile.open(fileobj=io.BytesIO(first.content), mode="r:gz") as tar:
+        members = tar.getmembers()
+        names = [m.name for m in members]
+        assert names[0] == "." and all(n.startswith("./") for n in names[1:])
+        assert all(m.mtime == 0 for m in members)
+        assert "./saved_model.pb" in names and "./variables/variables.index" in names
+        served = {m.name[2:]: tar.extractfile(m).read() for m in members if m.isfile()}
+    assert served == tree_files(model_root / HALF_PLUS_TWO)
+
+    second = get(hub_server, f"/{HALF_PLUS_TWO}.tar.gz")
+    assert second.content == first.content
+    assert second.headers["ETag"] == first.headers["ETag"]
+    assert hub_server.stats()["archive_downloads"] == {HALF_PLUS_TWO: 2}
+
+
+def test_stored_archive_is_served_as_is(tmp_path, model_root):
+    stored = tar_gz_bytes(model_root / HALF_PLUS_TWO)
+    (tmp_path / "pub" / "model").mkdir(parents=True)
+    (tmp_path / "pub" / "model" / "3.tar.gz").write_bytes(stored)
+    with HubServer(tmp_path) as server:
+        response = get(server, "/pub/model/3?tf-hub-format=compressed")
+        assert response.status_code == 200 and response.content == stored
+        assert server.stats()["archive_downloads"] == {"pub/model/3": 1}
+
+
+def test_head_range_and_etag(hub_server):
+    whole = get(hub_server, COMPRESSED).content
+    head = requests.head(hub_server.url + COMPRESSED, timeout=30)
+    assert head.status_code == 200 and head.content == b""
+    assert int(head.headers["Content-Length"]) == len(whole)
+    assert head.headers["Accept-Ranges"] == "bytes"
+    etag = head.headers["ETag"]
+
+    part = get(hub_server, COMPRESSED, headers={"Range": "bytes=100-"})
+    assert part.status_code == 206
+    assert part.headers["Content-Range"] == f"bytes 100-{len(whole) - 1}/{len(whole)}"
+    assert part.content == whole[100:]
+    assert get(hub_server, COMPRESSED, headers={"Range": "bytes=5-9"}).content == whole[5:10]
+
+    same = get(hub_server, COMPRESSED, headers={"Range": "bytes=100-", "If-Range": etag})
+    assert same.status_code == 206
+    changed = get(hub_server, COMPRESSED, headers={"Range": "bytes=100-", "If-Range": '"other"'})
+    assert changed.status_code == 200 and changed.content == whole
+    beyond = get(hub_server, COMPRESSED, headers={"Range": f"bytes={len(whole)}-"})
+    assert beyond.status_code == 416
+
+    stats = hub_server.stats()
+    assert stats["archive_downloads"] == {HALF_PLUS_TWO: 2}
+    assert stats["range_requests"] == 3
+    assert stats["head_requests"] == 1
+
+
+def test_uncompressed_answers_303_with_the_location_in_the_body(hub_server, model_root):
+    response = raw_request(hub_server, "GET", f"/{HALF_PLUS_TWO}?tf-hub-format=uncompressed")
+    assert response.status == 303
+    assert response.getheader("Location") is None
+    assert response.read().decode() == str((model_root / HALF_PLUS_TWO).resolve())
+    assert hub_server.stats()["uncompressed_requests"] == 1
+
+
+def test_uncompressed_base(model_root):
+    with HubServer(model_root, extra_args=("--uncompressed-base", "gs://bucket/prefix/")) as server:
+        response = raw_request(server, "GET", f"/{HALF_PLUS_TWO}?tf-hub-format=uncompressed")
+        assert response.status == 303
+        assert response.read().decode() == f"gs://bucket/prefix/{HALF_PLUS_TWO}/uncompressed"
+
+
+def test_redirect_mode_sends_compressed_requests_to_storage(model_root):
+    with HubServer(model_root, redirect=True) as server:
+        first = get(server, COMPRESSED, allow_redirects=False)
+        assert first.status_code == 302
+        assert first.headers["Location"] == f"/_storage/{HALF_PLUS_TWO}.tar.gz"
+        followed = get(server, COMPRESSED)
+        assert followed.status_code == 200 and followed.url.endswith(f"/_storage/{HALF_PLUS_TWO}.tar.gz")
+        with tarfile.open(fileobj=io.BytesIO(followed.content), mode="r:gz") as tar:
+            assert "./saved_model.pb" in tar.getnames()
+        stats = server.stats()
+        assert stats["redirects"] == 2 and stats["archive_downloads"] == {HALF_PLUS_TWO: 1}
+
+
+def test_stats_count_and_reset(hub_server):
+    get(hub_server, COMPRESSED)
+    get(hub_server, "/nope/nope/1?tf-hub-format=compressed")
+    stats = hub_server.stats()
+    assert stats["requests"] == 2 and stats["not_found"] == 1
+    hub_server.reset()
+    stats = hub_server.stats()
+    assert stats["requests"] == 0 and stats["archive_downloads"] == {}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/nope/model/1?tf-hub-format=compressed",
+        f"/{HALF_PLUS_TWO}",
+        "/../../etc/passwd?tf-hub-format=compressed",
+        "/test/../test/half_plus_two/1?tf-hub-format=compressed",
+        "/test/%2e%2e/test/half_plus_two/1?tf-hub-format=compressed",
+        "/..%2f..%2fetc/passwd.tar.gz",
+    ],
+)
+def test_unknown_paths_and_traversal_are_404(hub_server, path):
+    assert raw_request(hub_server, "GET", path).status == 404
+
+
+def test_status_fault_is_consumed_once(hub_server):
+    hub_server.faults([{"kind": "status", "code": 503, "retry_after": 2}])
+    failed = get(hub_server, COMPRESSED)
+    assert failed.status_code == 503 and failed.headers["Retry-After"] == "2"
+    assert get(hub_server, COMPRESSED).status_code == 200
+    assert hub_server.stats()["faults_applied"] == 1
+
+
+def test_fault_times_and_path(hub_server):
+    hub_server.faults([{"kind": "status", "code": 500, "times": 2, "path": HALF_PLUS_TWO}])
+    assert [get(hub_server, COMPRESSED).status_code for _ in range(3)] == [500, 500, 200]
+
+
+def test_reset_and_truncate_faults_cut_the_body(hub_server):
+    whole = get(hub_server, COMPRESSED).content
+    hub_server.faults([{"kind": "reset", "at": 1000}])
+    with pytest.raises(requests.exceptions.RequestException):
+        get(hub_server, COMPRESSED).content  # noqa: B018 - reading the body raises
+    hub_server.faults([{"kind": "truncate", "at": 1000}])
+    with pytest.raises(requests.exceptions.RequestException):
+        get(hub_server, COMPRESSED).content  # noqa: B018
+    hub_server.faults([{"kind": "truncate", "at": 1000, "honest_length": True}])
+    honest = get(hub_server, COMPRESSED)
+    assert honest.content == whole[:1000] and honest.headers["Content-Length"] == "1000"
+
+
+def test_corrupt_fault_flips_bytes(hub_server):
+    whole = get(hub_server, COMPRESSED).content
+    hub_server.faults([{"kind": "corrupt", "at": 500, "count": 3}])
+    corrupted = get(hub_server, COMPRESSED).content
+    assert len(corrupted) == len(whole)
+    assert [i for i in range(len(whole)) if whole[i] != corrupted[i]] == [500, 501, 502]
+
+
+def test_replace_body_ignore_range_and_redirect_loop_faults(hub_server):
+    whole = get(hub_server, COMPRESSED).content
+    hub_server.faults([{"kind": "replace_body", "body": "<html>login</html>"}])
+    assert get(hub_server, COMPRESSED).content == b"<html>login</html>"
+    hub_server.faults([{"kind": "ignore_range"}])
+    ignored = get(hub_server, COMPRESSED, headers={"Range": "bytes=100-"})
+    assert ignored.status_code == 200 and ignored.content == whole
+    hub_server.faults([{"kind": "redirect_loop"}])
+    with pytest.raises(requests.TooManyRedirects):
+        get(hub_server, COMPRESSED)
+
+
+def test_malformed_faults_are_rejected(hub_server):
+    with pytest.raises(Exception, match="400"):
+        hub_server.faults([{"kind": "meteor"}])
