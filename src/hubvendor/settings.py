@@ -147,3 +147,9 @@ def max_unpacked_bytes() -> int:
 def cache_max_size() -> int | None:
     value = os.environ.get("HUBVENDOR_CACHE_MAX_SIZE", "")
     return parse_size(value, "HUBVENDOR_CACHE_MAX_SIZE") if value else None
+
+
+def colab_tpu() -> bool:
+    """A Colab TPU runtime: Colab's markers plus a TPU address (see docs/tensorflow.md)."""
+    in_colab = bool(os.environ.get("COLAB_RELEASE_TAG")) or "google.colab" in sys.modules
+    return in_colab and bool(os.environ.get("COLAB_TPU_ADDR") or os.environ.get("TPU_NAME"))

@@ -1,0 +1,348 @@
+"""tensorflow_hub-compatible model cache with crash-proof locking.
+
+Layout (shared with tensorflow_hub 0.16, so either library reads the other's cache)::
+
+    <root>/<sha1(handle)>/                  the extracted model
+    <root>/<sha1(handle)>.descriptor.txt    who/when/what (hubvendor adds digests)
+    <root>/<sha1(handle)>.lock              "host.pid.uuid" while downloading
+    <root>/<sha1(handle)>.<uuid>.tmp/       staging, renamed into place when complete
+
+Unlike tensorflow_hub, a lock whose holder died on this host is broken at once, a
+lock that shows no progress for ``HUBVENDOR_LOCK_TIMEOUT`` seconds (default 60) is
+broken elsewhere, and entries missing files are fetched again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from . import settings
+from .errors import CacheError, HubVendorError, IntegrityError, OfflineError
+from .filesystems import FileSystem, filesystem_for
+from .handle import Handle, parse
+
+SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
+POLL_SECONDS = 0.2
+HEARTBEAT_SECONDS = 2.0
+
+
+@dataclass
+class Descriptor:
+    """The ``<sha1>.descriptor.txt`` file: tensorflow_hub's lines plus hubvendor's."""
+
+    handle: str
+    download_time: str = ""
+    hostname: str = ""
+    pid: int = 0
+    source: str = ""
+    archive_sha256: str = ""
+    archive_size: int | None = None
+    tree_digest: str = ""
+    tree_files: int | None = None
+    tree_bytes: int | None = None
+
+    _EXTRA = {
+        "Hubvendor-Source": "source",
+        "Hubvendor-Archive-SHA256": "archive_sha256",
+        "Hubvendor-Archive-Size": "archive_size",
+        "Hubvendor-Tree-Digest": "tree_digest",
+        "Hubvendor-Tree-Files": "tree_files",
+        "Hubvendor-Tree-Bytes": "tree_bytes",
+    }
+    _NUMBERS = ("archive_size", "tree_files", "tree_bytes")
+
+    def render(self) -> str:
+        lines = [
+            f"Module: {self.handle}",
+            f"Download Time: {self.download_time}",
+            f"Downloader Hostname: {self.hostname} (PID:{self.pid})",
+        ]
+        for label, attribute in self._EXTRA.items():
+            value = getattr(self, attribute)
+            if value not in ("", None):
+                lines.append(f"{label}: {value}")
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def parse(cls, text: str) -> Descriptor:
+        values: dict[str, str] = {}
+        for line in text.splitlines():
+            label, _, value = line.partition(": ")
+            values[label.strip()] = value.strip()
+        host, _, pid = values.get("Downloader Hostname", "").rpartition(" (PID:")
+        descriptor = cls(
+            handle=values.get("Module", ""),
+            download_time=values.get("Download Time", ""),
+            hostname=host,
+            pid=int(pid.rstrip(")")) if pid.rstrip(")").isdigit() else 0,
+        )
+        for label, attribute in cls._EXTRA.items():
+            raw = values.get(label)
+            if raw is None:
+                continue
+            if attribute in cls._NUMBERS:
+                setattr(descriptor, attribute, int(raw) if raw.isdigit() else None)
+            else:
+                setattr(descriptor, attribute, raw)
+        return descriptor
+
+    @property
+    def written_by_hubvendor(self) -> bool:
+        return bool(self.tree_digest)
+
+
+@dataclass(frozen=True)
+class FillResult:
+    """What filling a staging directory produced (recorded in the descriptor)."""
+
+    url: str
+    sha256: str
+    size: int
+    tree_digest: str
+    files: int
+    unpacked_bytes: int
+
+
+Filler = Callable[[Handle, str], FillResult]
+
+
+def fetch_archive(
+    handle: Handle, dest: str, *, expected_sha256: str | None = None, expected_size: int | None = None
+) -> FillResult:
+    """Download ``handle``'s archive and extract it into the local directory ``dest``."""
+    from . import archive
+
+    if handle.kind == "http":
+        from . import fetch
+
+        download = fetch.open_download(handle.compressed_url(), name=handle.raw)
+    else:
+        from . import objectstore
+
+        download = objectstore.open_download(handle.raw, name=handle.raw)
+    with download:
+        extracted = archive.extract(
+            download,
+            dest,
+            name=handle.raw,
+            expected_sha256=expected_sha256,
+            expected_size=expected_size,
+            limits=archive.Limits.from_settings(),
+        )
+    return FillResult(
+        url=download.url,
+        sha256=extracted.sha256,
+        size=extracted.size,
+        tree_digest=extracted.tree_digest,
+        files=extracted.files,
+        unpacked_bytes=extracted.unpacked_bytes,
+    )
+
+
+def lock_contents(task_uid: str) -> str:
+    """tensorflow_hub's lock file contents: ``hostname.pid.uuid``."""
+    return f"{socket.gethostname()}.{os.getpid()}.{task_uid}"
+
+
+def parse_lock_contents(text: str) -> tuple[str, int, str]:
+    """``(hostname, pid, uuid)`` from lock contents (hostnames may contain dots)."""
+    host, pid, task_uid = (text.strip().rsplit(".", 2) + ["", "", ""])[:3]
+    return host, int(pid) if pid.isdigit() else 0, task_uid
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Cache:
+    """A tensorflow_hub-compatible cache rooted at ``root`` (default: tensorflow_hub's rules)."""
+
+    def __init__(self, root: str | None = None, fs: FileSystem | None = None) -> None:
+        self.root = root or settings.cache_dir()
+        self.fs = fs or filesystem_for(self.root)
+
+    # -- paths ---------------------------------------------------------------------------
+    def entry_path(self, handle: object) -> str:
+        return self.fs.join(self.root, parse(handle).cache_name)
+
+    def descriptor_path(self, handle: object) -> str:
+        return self.entry_path(handle) + ".descriptor.txt"
+
+    def lock_path(self, handle: object) -> str:
+        return self.entry_path(handle) + ".lock"
+
+    # -- reading -------------------------------------------------------------------------
+    def read_descriptor(self, handle: object) -> Descriptor | None:
+        try:
+            return Descriptor.parse(self.fs.read_text(self.descriptor_path(handle)))
+        except (FileNotFoundError, OSError):
+            return None
+
+    def lookup(self, handle: object) -> str | None:
+        """The entry's path when it is present and complete, else None. No network, no lock."""
+        entry = self.entry_path(handle)
+        return entry if self.is_complete(entry, self.read_descriptor(handle)) else None
+
+    def is_complete(self, entry: str, descriptor: Descriptor | None) -> bool:
+        """Non-empty, holds a SavedModel, and matches the recorded file count and bytes."""
+        names = self.fs.listdir(entry)
+        if not names or not any(name in names for name in SAVED_MODEL_FILES):
+            return False
+        if descriptor is None or descriptor.tree_files is None:
+            return True
+        return self.fs.tree_stats(entry) == (descriptor.tree_files, descriptor.tree_bytes)
+
+    # -- filling -------------------------------------------------------------------------
+    def ensure(
+        self,
+        handle: object,
+        *,
+        expected_sha256: str | None = None,
+        expected_size: int | None = None,
+        fill: Filler | None = None,
+    ) -> str:
+        """The entry's path, downloading it under the cache lock when missing or incomplete.
+
+        Concurrent callers for one handle cause one download. With ``expected_sha256``,
+        a present entry whose recorded archive digest differs raises IntegrityError.
+        """
+        handle = parse(handle)
+        entry = self.entry_path(handle)
+        present = self.lookup(handle)
+        if present:
+            self._check_recorded_digest(handle, expected_sha256)
+            return present
+        if settings.offline():
+            raise OfflineError(
+                f"{handle.raw}: not in the cache ({entry}) and HUBVENDOR_OFFLINE is set, so nothing is downloaded"
+            )
+        fill = fill or (
+            lambda h, dest: fetch_archive(h, dest, expected_sha256=expected_sha256, expected_size=expected_size)
+        )
+        try:
+            self.fs.makedirs(self.root)
+        except OSError as exc:
+            raise CacheError(f"{handle.raw}: cannot create cache directory {self.root}: {exc}") from exc
+        task_uid = uuid.uuid4().hex
+        with self._locked(handle, task_uid) as got_lock:
+            if not got_lock:  # another process completed the entry while we waited
+                self._check_recorded_digest(handle, expected_sha256)
+                return entry
+            if self.lookup(handle):
+                self._check_recorded_digest(handle, expected_sha256)
+                return entry
+            self._fill(handle, entry, task_uid, fill)
+        return entry
+
+    def _check_recorded_digest(self, handle: Handle, expected_sha256: str | None) -> None:
+        descriptor = self.read_descriptor(handle)
+        if expected_sha256 and descriptor and descriptor.archive_sha256 and descriptor.archive_sha256 != expected_sha256:
+            raise IntegrityError(
+                f"{handle.raw}: cache entry {self.entry_path(handle)} holds archive sha256 "
+                f"{descriptor.archive_sha256}, expected {expected_sha256}; remove it with `hubvendor cache rm` "
+                "or update the pin"
+            )
+
+    def _fill(self, handle: Handle, entry: str, task_uid: str, fill: Filler) -> None:
+        staging = f"{entry}.{task_uid}.tmp"
+        try:
+            if self.fs.exists(entry):  # incomplete leftovers (tmp cleaner, crash of another tool)
+                self.fs.rmtree(entry)
+            with self.fs.local_dir(staging) as local:
+                result = fill(handle, local)
+            descriptor = Descriptor(
+                handle=handle.raw,
+                download_time=str(datetime.datetime.today()),
+                hostname=socket.gethostname(),
+                pid=os.getpid(),
+                source=result.url,
+                archive_sha256=result.sha256,
+                archive_size=result.size,
+                tree_digest=result.tree_digest,
+                tree_files=result.files,
+                tree_bytes=result.unpacked_bytes,
+            )
+            self.fs.write_text(entry + ".descriptor.txt", descriptor.render())
+            self.fs.rename_dir(staging, entry)
+        except HubVendorError:
+            raise
+        except OSError as exc:
+            raise CacheError(f"{handle.raw}: cannot write cache entry {entry}: {exc}") from exc
+        finally:
+            self.fs.rmtree(staging)
+
+    @contextlib.contextmanager
+    def _locked(self, handle: Handle, task_uid: str) -> Iterator[bool]:
+        """Hold ``<sha1>.lock``; yields False when the entry was completed by someone else meanwhile."""
+        lock = self.lock_path(handle)
+        contents = lock_contents(task_uid)
+        while True:
+            try:
+                acquired = self.fs.create_exclusive(lock, contents)
+            except OSError as exc:
+                raise CacheError(f"{handle.raw}: cannot create lock file {lock}: {exc}") from exc
+            if acquired:
+                break
+            self._wait_for_lock(handle, lock)
+            if self.lookup(handle):
+                yield False
+                return
+        stop = threading.Event()
+        heartbeat = threading.Thread(target=self._heartbeat, args=(lock, stop), daemon=True)
+        heartbeat.start()
+        try:
+            yield True
+        finally:
+            stop.set()
+            heartbeat.join()
+            with contextlib.suppress(OSError):
+                if self.fs.read_text(lock) == contents:
+                    self.fs.remove(lock)
+
+    def _heartbeat(self, lock: str, stop: threading.Event) -> None:
+        while not stop.wait(HEARTBEAT_SECONDS):
+            with contextlib.suppress(OSError):
+                self.fs.touch(lock)
+
+    def _wait_for_lock(self, handle: Handle, lock: str) -> None:
+        """Wait until ``lock`` is gone or the entry is complete, breaking stale locks."""
+        timeout = settings.env_number("HUBVENDOR_LOCK_TIMEOUT", 60.0)
+        last_progress, last_state = time.monotonic(), None
+        while True:
+            try:
+                contents = self.fs.read_text(lock)
+            except FileNotFoundError:
+                return
+            if self.lookup(handle):
+                return
+            host, pid, task_uid = parse_lock_contents(contents)
+            staging = f"{self.entry_path(handle)}.{task_uid}.tmp"
+            state = (contents, self.fs.mtime(lock), self.fs.tree_stats(staging))
+            if state != last_state:
+                last_progress, last_state = time.monotonic(), state
+            holder_dead = self.fs.local and host == socket.gethostname() and pid and not _pid_alive(pid)
+            if holder_dead or time.monotonic() - last_progress > timeout:
+                self._break_lock(lock, contents, staging)
+                return
+            time.sleep(POLL_SECONDS)
+
+    def _break_lock(self, lock: str, contents: str, staging: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            if self.fs.read_text(lock) == contents:
+                self.fs.remove(lock)
+                self.fs.rmtree(staging)
+

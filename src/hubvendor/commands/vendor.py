@@ -1,0 +1,22 @@
+"""``hubvendor vendor --output DIR HANDLE...``: write a self-contained vendored directory."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("vendor", help="write extracted models plus a manifest into DIR")
+    parser.add_argument("handles", nargs="+", metavar="HANDLE")
+    parser.add_argument("--output", "-o", required=True, metavar="DIR", help="vendored directory to (re)write")
+    parser.add_argument("--jobs", "-j", type=int, default=4, help="parallel downloads (default 4)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..vendor import ModelSpec, vendor
+
+    result = vendor([ModelSpec(h) for h in args.handles], args.output, jobs=args.jobs)
+    for key, entry in sorted(result.models.items()):
+        print(f"{key}\t{entry.path}\t{entry.tree_digest}")
+    return 0

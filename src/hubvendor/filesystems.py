@@ -1,0 +1,145 @@
+"""The storage seam under the cache: a small protocol and the local implementation.
+
+Object stores (fsspec, TensorFlow gfile) implement the same protocol in
+``objectstore.py``; :func:`filesystem_for` picks one by the cache root's scheme.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from typing import Protocol
+
+
+class FileSystem(Protocol):
+    """What the cache needs from a store. Paths are strings in the store's syntax."""
+
+    local: bool  # True when paths are local and lock holders' PIDs can be checked
+
+    def join(self, *parts: str) -> str: ...
+    def exists(self, path: str) -> bool: ...
+    def listdir(self, path: str) -> list[str]: ...
+    def makedirs(self, path: str) -> None: ...
+    def read_text(self, path: str) -> str:
+        """Raise FileNotFoundError when absent."""
+    def write_text(self, path: str, text: str) -> None:
+        """Replace ``path`` atomically: readers see the old or the new text, never a part."""
+    def create_exclusive(self, path: str, text: str) -> bool:
+        """Create ``path`` holding ``text`` unless it exists; True if this call created it."""
+    def remove(self, path: str) -> None:
+        """Remove a file; a missing file is fine."""
+    def rmtree(self, path: str) -> None:
+        """Remove a directory tree; a missing tree is fine."""
+    def rename_dir(self, src: str, dst: str) -> bool:
+        """Move a directory into place; False (``src`` untouched) when ``dst`` is already non-empty."""
+    def mtime(self, path: str) -> float | None:
+        """Modification time, None when absent."""
+    def touch(self, path: str) -> None: ...
+    def tree_stats(self, path: str) -> tuple[int, int]:
+        """``(file count, total bytes)`` of the files below ``path`` (``(0, 0)`` when absent)."""
+    def local_dir(self, path: str) -> contextlib.AbstractContextManager[str]:
+        """A local directory whose contents end up at ``path`` when the context exits cleanly."""
+
+
+class LocalFileSystem:
+    """POSIX filesystem: atomic renames and ``link(2)`` for create-if-absent."""
+
+    local = True
+
+    def join(self, *parts: str) -> str:
+        return os.path.join(*parts)
+
+    def exists(self, path: str) -> bool:
+        return os.path.lexists(path)
+
+    def listdir(self, path: str) -> list[str]:
+        try:
+            return os.listdir(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def makedirs(self, path: str) -> None:
+        os.makedirs(path, exist_ok=True)
+
+    def read_text(self, path: str) -> str:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def write_text(self, path: str, text: str) -> None:
+        tmp = f"{path}.tmp{uuid.uuid4().hex}"
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(tmp, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+    def create_exclusive(self, path: str, text: str) -> bool:
+        tmp = f"{path}.tmp{uuid.uuid4().hex}"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        try:
+            os.link(tmp, path)
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(tmp)
+
+    def remove(self, path: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+    def rmtree(self, path: str) -> None:
+        shutil.rmtree(path, ignore_errors=True)
+
+    def rename_dir(self, src: str, dst: str) -> bool:
+        try:
+            os.rename(src, dst)
+            return True
+        except OSError:
+            if os.path.isdir(dst) and os.listdir(dst):
+                return False
+            raise
+
+    def mtime(self, path: str) -> float | None:
+        try:
+            return os.stat(path).st_mtime
+        except FileNotFoundError:
+            return None
+
+    def touch(self, path: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.utime(path)
+
+    def tree_stats(self, path: str) -> tuple[int, int]:
+        files = total = 0
+        for dirpath, _, filenames in os.walk(path):
+            for name in filenames:
+                with contextlib.suppress(FileNotFoundError):
+                    total += os.lstat(os.path.join(dirpath, name)).st_size
+                    files += 1
+        return files, total
+
+    @contextlib.contextmanager
+    def local_dir(self, path: str) -> Iterator[str]:
+        os.makedirs(path, exist_ok=True)
+        yield path
+
+
+def is_remote(path: str) -> bool:
+    """True for URLs of object stores (``gs://``, ``s3://``, ...), False for local paths."""
+    return "://" in path and not path.startswith("file://")
+
+
+def filesystem_for(root: str) -> FileSystem:
+    """The filesystem serving a cache root: local paths here, URLs in ``objectstore``."""
+    if not is_remote(root):
+        return LocalFileSystem()
+    from . import objectstore
+
+    return objectstore.filesystem_for(root)

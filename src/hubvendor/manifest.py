@@ -1,0 +1,95 @@
+"""The vendored-models manifest: normalised handle key -> model directory plus digests.
+
+The same JSON format is written by ``hubvendor vendor``, by the wheel build hooks
+(``<purelib>/hubvendor.d/<dist>.json``) and by Bazel's ``hub_models`` rule (with
+``runfiles_path`` instead of ``path``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+
+from .errors import ConfigError
+from .handle import normalise
+
+FORMAT = "hubvendor-manifest/1"
+FILENAME = "hubvendor-manifest.json"
+_FIELDS = {"handle": str, "path": str, "sha256": str, "size": int, "tree_digest": str, "url": str}
+_OPTIONAL = {"sha256", "size", "tree_digest", "url"}
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    handle: str
+    path: str
+    sha256: str = ""
+    size: int = 0
+    tree_digest: str = ""
+    url: str = ""
+
+
+@dataclass
+class Manifest:
+    models: dict[str, ManifestEntry] = field(default_factory=dict)
+
+    def add(self, entry: ManifestEntry) -> None:
+        self.models[normalise(entry.handle)] = entry
+
+    def to_json(self) -> str:
+        models = {key: asdict(self.models[key]) for key in sorted(self.models)}
+        return json.dumps({"format": FORMAT, "models": models}, indent=2, sort_keys=True) + "\n"
+
+
+def parse(text: str, source: str) -> Manifest:
+    """Parse manifest JSON; ``source`` names the file in errors."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ConfigError(f"{source}: expected a JSON object with \"format\": \"{FORMAT}\"")
+    models = data.get("models")
+    if not isinstance(models, dict):
+        raise ConfigError(f"{source}: key 'models': expected an object of handle key -> entry")
+    manifest = Manifest()
+    for key, raw in models.items():
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{source}: models[{key!r}]: expected an object")
+        values = dict(raw)
+        if "runfiles_path" in values and "path" not in values:
+            values["path"] = values.pop("runfiles_path")
+        unknown = set(values) - set(_FIELDS)
+        if unknown:
+            raise ConfigError(f"{source}: models[{key!r}]: unknown keys {sorted(unknown)}")
+        for name, kind in _FIELDS.items():
+            if name not in values:
+                if name not in _OPTIONAL:
+                    raise ConfigError(f"{source}: models[{key!r}]: missing key {name!r}")
+            elif not isinstance(values[name], kind) or isinstance(values[name], bool):
+                raise ConfigError(f"{source}: models[{key!r}].{name}: expected {kind.__name__}")
+        manifest.add(ManifestEntry(**values))
+    return manifest
+
+
+def read(path: str) -> Manifest:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return parse(f.read(), path)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read manifest ({exc.strerror})") from None
+
+
+def write(path: str, manifest: Manifest) -> None:
+    """Write atomically (a reader sees the old or the new manifest)."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(manifest.to_json())
+    os.replace(tmp, path)
+
+
+def model_dirs(path: str) -> dict[str, str]:
+    """Key -> absolute model directory for the manifest at ``path`` (relative paths from its dir)."""
+    base = os.path.dirname(os.path.abspath(path))
+    return {key: os.path.normpath(os.path.join(base, entry.path)) for key, entry in read(path).models.items()}

@@ -1,0 +1,130 @@
+"""Build-time vendoring: fetch models through the cache and stage a self-contained directory.
+
+The output directory holds ``models/<name>/`` trees and ``hubvendor-manifest.json``.
+It is replaced atomically: a failed run leaves the previous directory as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from . import manifest
+from .cache import Cache
+from .errors import ConfigError
+from .handle import Handle, parse
+
+MODELS_DIR = "models"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model to vendor: its handle and, when pinned, the archive's sha256 and size."""
+
+    handle: str
+    sha256: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A model present in the cache, with what its descriptor records."""
+
+    spec: ModelSpec
+    handle: Handle
+    path: str
+    sha256: str
+    size: int
+    tree_digest: str
+    url: str
+
+
+def model_dirname(handle: Handle) -> str:
+    """A readable, collision-free directory name for a handle's key."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", handle.key.split("://", 1)[-1]).strip("_.")[:80]
+    return f"{slug}-{hashlib.sha1(handle.key.encode()).hexdigest()[:10]}"
+
+
+def check_unique(specs: Sequence[ModelSpec]) -> list[Handle]:
+    """Parse every handle; two specs naming the same model (same key) are an error."""
+    handles, seen = [], {}
+    for spec in specs:
+        handle = parse(spec.handle)
+        if handle.key in seen:
+            raise ConfigError(f"handle {spec.handle!r} names the same model as {seen[handle.key]!r}")
+        seen[handle.key] = spec.handle
+        handles.append(handle)
+    return handles
+
+
+def fetch_all(specs: Sequence[ModelSpec], *, jobs: int = 4, cache: Cache | None = None) -> list[Fetched]:
+    """Bring every model into the cache, ``jobs`` downloads at a time, verifying pins."""
+    cache = cache or Cache()
+    handles = check_unique(specs)
+
+    def one(spec: ModelSpec, handle: Handle) -> Fetched:
+        path = cache.ensure(handle, expected_sha256=spec.sha256, expected_size=spec.size)
+        descriptor = cache.read_descriptor(handle)
+        return Fetched(
+            spec, handle, path,
+            sha256=descriptor.archive_sha256 if descriptor else "",
+            size=(descriptor.archive_size or 0) if descriptor else 0,
+            tree_digest=descriptor.tree_digest if descriptor else "",
+            url=descriptor.source if descriptor else "",
+        )
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        return list(pool.map(one, specs, handles))
+
+
+def vendor(specs: Iterable[ModelSpec], output_dir: str, *, jobs: int = 4, cache: Cache | None = None) -> manifest.Manifest:
+    """Fetch ``specs`` and make ``output_dir`` a vendored directory holding exactly them."""
+    fetched = fetch_all(list(specs), jobs=jobs, cache=cache)
+    output_dir = os.path.abspath(output_dir)
+    parent = os.path.dirname(output_dir)
+    os.makedirs(parent, exist_ok=True)
+    staging = os.path.join(parent, f".{os.path.basename(output_dir)}.{uuid.uuid4().hex}.tmp")
+    try:
+        result = manifest.Manifest()
+        for item in fetched:
+            relative = f"{MODELS_DIR}/{model_dirname(item.handle)}"
+            shutil.copytree(item.path, os.path.join(staging, relative), copy_function=_link_or_copy)
+            result.add(manifest.ManifestEntry(
+                handle=item.spec.handle, path=relative, sha256=item.sha256, size=item.size,
+                tree_digest=item.tree_digest, url=item.url,
+            ))
+        manifest.write(os.path.join(staging, manifest.FILENAME), result)
+        _swap_into_place(staging, output_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return result
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    """Hard-link from the cache when possible (same filesystem), else copy."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _swap_into_place(staging: str, output_dir: str) -> None:
+    if not os.path.exists(output_dir):
+        os.rename(staging, output_dir)
+        return
+    old = f"{staging}.old"
+    os.rename(output_dir, old)
+    try:
+        os.rename(staging, output_dir)
+    except OSError:
+        os.rename(old, output_dir)
+        raise
+    with contextlib.suppress(OSError):
+        shutil.rmtree(old)
