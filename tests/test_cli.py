@@ -1,0 +1,78 @@
+"""The CLI: help, exit codes, one-line errors, which/vendor/fetch behaviour (issue 2)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support.server import HALF_PLUS_TWO_HANDLE, HubServer
+
+from hubvendor import manifest
+from hubvendor.cli import COMMANDS
+from hubvendor.handle import parse
+
+
+def hubvendor(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hubvendor", *args], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command):
+    result = hubvendor(command, "--help")
+    assert result.returncode == 0 and "usage: hubvendor" in result.stdout
+
+
+def test_usage_errors_exit_2_and_failures_exit_1_on_one_line():
+    assert hubvendor("resolve").returncode == 2
+    result = hubvendor("resolve", "https://tfhub.dev/google/nnlm")
+    assert result.returncode == 1
+    assert result.stderr.startswith("hubvendor: error: handle 'https://tfhub.dev/google/nnlm'")
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    debug = hubvendor("--debug", "resolve", "https://tfhub.dev/google/nnlm")
+    assert "Traceback" in debug.stderr
+
+
+def test_which_explains_without_downloading(hub_server: HubServer, hub_env):
+    before = json.loads(hubvendor("which", "--json", HALF_PLUS_TWO_HANDLE, env=hub_env).stdout)
+    assert before["origin"] == "download" and "tf-hub-format=compressed" in before["reason"]
+    assert hub_server.stats()["requests"] == 0
+    assert hubvendor("fetch", "--jobs", "2", HALF_PLUS_TWO_HANDLE, env=hub_env).returncode == 0
+    after = json.loads(hubvendor("which", "--json", HALF_PLUS_TWO_HANDLE, env=hub_env).stdout)
+    assert after["origin"] == "cache" and after["location"].endswith(parse(HALF_PLUS_TWO_HANDLE).cache_name)
+
+
+def test_vendor_writes_a_self_contained_directory_idempotently(hub_server: HubServer, hub_env, tmp_path: Path):
+    out = tmp_path / "vendored"
+    first = hubvendor("vendor", "--output", str(out), HALF_PLUS_TWO_HANDLE, env=hub_env)
+    assert first.returncode == 0, first.stderr
+    vendored = manifest.read(str(out / manifest.FILENAME))
+    entry = vendored.models["https://tfhub.dev/test/half_plus_two/1"]
+    assert entry.tree_digest.startswith("sha256:") and len(entry.sha256) == 64 and entry.size > 0
+    assert (out / entry.path / "saved_model.pb").is_file()
+    snapshot = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
+
+    again = hubvendor("vendor", "--output", str(out), HALF_PLUS_TWO_HANDLE, env=hub_env)
+    assert again.returncode == 0 and sorted(str(p.relative_to(out)) for p in out.rglob("*")) == snapshot
+    assert hub_server.downloads() == 1
+
+    failed = hubvendor("vendor", "--output", str(out), HALF_PLUS_TWO_HANDLE, "https://tfhub.dev/test/missing/1",
+                       env=hub_env)
+    assert failed.returncode == 1 and "https://tfhub.dev/test/missing/1" in failed.stderr
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == snapshot
+    assert not [name for name in os.listdir(tmp_path) if name.startswith(".vendored")]
+
+    resolved = hubvendor("resolve", HALF_PLUS_TWO_HANDLE,
+                         env={**hub_env, "HUBVENDOR_PATH": str(out), "HUBVENDOR_OFFLINE": "1"})
+    assert resolved.stdout.strip() == str(out / entry.path)
+
+
+def test_vendor_rejects_two_spellings_of_one_model(hub_env, tmp_path: Path):
+    result = hubvendor("vendor", "--output", str(tmp_path / "v"), HALF_PLUS_TWO_HANDLE, HALF_PLUS_TWO_HANDLE + "/",
+                       env=hub_env)
+    assert result.returncode == 1 and "names the same model" in result.stderr
+    assert not (tmp_path / "v").exists()
