@@ -1,0 +1,109 @@
+"""Rules exposing vendored TF Hub models to Bazel targets and their runfiles."""
+
+MANIFEST_FORMAT = "hubvendor-manifest/1"
+MANIFEST_SUFFIX = ".hubvendor.json"
+
+HubModelInfo = provider(
+    doc = "A TF Hub model vendored into runfiles.",
+    fields = {
+        "handle": "The canonical handle, as declared in hub_model().",
+        "key": "The normalised handle (hubvendor.handle.normalise), the manifest key.",
+        "runfiles_path": "Runfiles path of the SavedModel directory (for Rlocation), e.g. tfhub_test_half_plus_two_1/model.",
+        "sha256": "SHA-256 of the archive the model came from.",
+        "url": "The archive URL the model was fetched from (before downloader-config rewrites).",
+        "files": "depset of the model's files.",
+    },
+)
+
+def _rlocation_path(ctx, file):
+    """A file's runfiles path as the runfiles libraries and the runfiles MANIFEST spell it."""
+    if file.short_path.startswith("../"):
+        return file.short_path[len("../"):]
+    return ctx.workspace_name + "/" + file.short_path
+
+def _manifest_entry(model):
+    return {
+        "handle": model.handle,
+        "runfiles_path": model.runfiles_path,
+        "sha256": model.sha256,
+        "url": model.url,
+    }
+
+def _write_manifest(ctx, models):
+    """Writes <name>.hubvendor.json (the vendored manifest format, runfiles_path instead of path)."""
+    manifest = ctx.actions.declare_file(ctx.label.name + MANIFEST_SUFFIX)
+    ctx.actions.write(manifest, json.encode_indent({
+        "format": MANIFEST_FORMAT,
+        "models": {model.key: _manifest_entry(model) for model in models},
+    }) + "\n")
+    return manifest
+
+def _hub_model_files_impl(ctx):
+    top = None
+    for f in ctx.files.srcs:
+        if f.basename in ("saved_model.pb", "saved_model.pbtxt") and (not top or len(f.short_path) < len(top.short_path)):
+            top = f
+    if not top:
+        fail("hub_model(handle = %r): the model has no saved_model.pb or saved_model.pbtxt" % ctx.attr.handle)
+    files = depset(ctx.files.srcs)
+    model = HubModelInfo(
+        handle = ctx.attr.handle,
+        key = ctx.attr.key,
+        runfiles_path = _rlocation_path(ctx, top).rpartition("/")[0],
+        sha256 = ctx.attr.sha256,
+        url = ctx.attr.url,
+        files = files,
+    )
+    manifest = _write_manifest(ctx, [model])
+    return [
+        model,
+        DefaultInfo(
+            files = depset([manifest], transitive = [files]),
+            runfiles = ctx.runfiles(files = [manifest], transitive_files = files),
+        ),
+    ]
+
+hub_model_files = rule(
+    implementation = _hub_model_files_impl,
+    doc = "The files of one model in a hub_model() repository (generated there; not for direct use).",
+    attrs = {
+        "srcs": attr.label_list(allow_files = True, mandatory = True),
+        "handle": attr.string(mandatory = True),
+        "key": attr.string(mandatory = True),
+        "sha256": attr.string(),
+        "url": attr.string(),
+    },
+    provides = [HubModelInfo],
+)
+
+def _hub_models_impl(ctx):
+    by_key = {}
+    for target in ctx.attr.models:
+        model = target[HubModelInfo]
+        other = by_key.get(model.key)
+        if other and other.runfiles_path != model.runfiles_path:
+            fail("hub_models(name = %r): handle %r is given twice, as %s and %s" % (ctx.label.name, model.handle, other.runfiles_path, model.runfiles_path))
+        by_key[model.key] = model
+    models = [by_key[key] for key in sorted(by_key)]
+    manifest = _write_manifest(ctx, models)
+    runfiles = ctx.runfiles(files = [manifest])
+    for target in ctx.attr.models:
+        runfiles = runfiles.merge(target[DefaultInfo].default_runfiles)
+    return [DefaultInfo(files = depset([manifest]), runfiles = runfiles)]
+
+hub_models = rule(
+    implementation = _hub_models_impl,
+    doc = """TF Hub models for a py_binary/py_test's `data`.
+
+Merges the models' files into runfiles and writes `<name>.hubvendor.json`, a vendored manifest
+(normalised handle -> runfiles_path). hubvendor's resolver finds it through the runfiles (directory
+or RUNFILES_MANIFEST_FILE), so `hub.load("https://tfhub.dev/...")` loads the vendored copy.
+""",
+    attrs = {
+        "models": attr.label_list(
+            providers = [HubModelInfo],
+            mandatory = True,
+            doc = "hub_model() repositories' targets, e.g. @tfhub_google_nnlm_en_dim50_2.",
+        ),
+    },
+)
