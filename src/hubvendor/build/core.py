@@ -1,0 +1,184 @@
+"""What the hatchling and setuptools integrations share: plan, fetch, then add models to a built wheel.
+
+Two phases, so that a failure leaves no wheel behind: :func:`prepare` (before the backend writes the
+wheel) validates the config against the lock, fetches every model through the shared cache and checks
+digests and size limits; :func:`finish` (after) streams the models into the wheel, re-verifying each
+tree digest as the bytes are copied, and adds the manifest and the Requires-Dist on hubvendor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .. import __version__, lockfile, manifest, settings
+from ..config import Config, dist_key
+from ..errors import ConfigError, IntegrityError
+from ..vendor import ModelSpec, fetch_all, model_dirname, vendor
+from . import wheel
+
+SITE_DIR = "hubvendor.d"
+EDITABLE_DIR = os.path.join("build", "hubvendor")
+REQUIREMENT = f"hubvendor>={__version__}"
+
+Log = Callable[[str], None]
+
+
+def log_stderr(message: str) -> None:
+    """Build backends show stderr under ``pip wheel -v``."""
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class Model:
+    """A model ready to vendor: where its tree is now and what the lock (or fetch) says about it."""
+
+    handle: str
+    key: str
+    name: str
+    source_dir: str
+    sha256: str
+    size: int
+    tree_digest: str
+    url: str
+
+
+@dataclass
+class Prepared:
+    """The result of :func:`prepare`, consumed by :func:`finish`."""
+
+    config: Config
+    dist: str
+    editable: bool
+    models: list[Model]
+
+
+def pinned_specs(config: Config) -> tuple[list[ModelSpec], dict[str, lockfile.LockedModel], set[str]]:
+    """Specs to fetch (pins from the lock, else from pyproject), the lock entries used and the unpinned keys."""
+    lock_path = config.lock_path
+    lock = lockfile.load(lock_path) if lock_path.exists() else lockfile.Lock()
+    entries = lock.by_key()
+    required = config.locked or settings.locked()
+    why = "locked = true in pyproject.toml" if config.locked else "HUBVENDOR_LOCKED=1"
+    specs, used, unpinned = [], {}, set()
+    for decl in config.models:
+        entry = entries.get(decl.key)
+        if entry and decl.sha256 and entry.sha256 != decl.sha256:
+            raise ConfigError(
+                f"{lock_path}: handle {decl.handle!r} is locked to sha256 {entry.sha256} but pyproject.toml pins "
+                f"{decl.sha256}; run `hubvendor lock --upgrade {decl.handle}`"
+            )
+        if entry:
+            specs.append(ModelSpec(decl.handle, entry.sha256, entry.size))
+            used[decl.key] = entry
+        elif decl.sha256:
+            specs.append(ModelSpec(decl.handle, decl.sha256))
+        elif required:
+            raise ConfigError(
+                f"{lock_path}: handle {decl.handle!r} is not pinned and locking is required ({why}); "
+                "run `hubvendor lock` and commit the lock file"
+            )
+        else:
+            specs.append(ModelSpec(decl.handle))
+            unpinned.add(decl.key)
+    return specs, used, unpinned
+
+
+def prepare(config: Config, dist_name: str, *, editable: bool, log: Log = log_stderr) -> Prepared:
+    """Fetch and verify every declared model (a warm cache means no network)."""
+    dist = dist_key(dist_name)
+    specs, used, unpinned = pinned_specs(config)
+    if specs:
+        log(f"hubvendor: {len(specs)} model(s) for {dist}, {min(config.jobs, len(specs))} download(s) at a time")
+    if editable:
+        staged = os.path.join(config.root, EDITABLE_DIR, dist)
+        result = vendor(specs, staged, jobs=config.jobs)
+        models = [
+            Model(e.handle, key, os.path.basename(e.path), os.path.join(staged, e.path), e.sha256, e.size, e.tree_digest, e.url)
+            for key, e in sorted(result.models.items())
+        ]
+    else:
+        models = [
+            Model(f.spec.handle, f.handle.key, model_dirname(f.handle), f.path, f.sha256, f.size, f.tree_digest, f.url)
+            for f in fetch_all(specs, jobs=config.jobs)
+        ]
+    total = 0
+    for model in models:
+        entry = used.get(model.key)
+        if entry and model.tree_digest and model.tree_digest != entry.tree_digest:
+            raise IntegrityError(
+                f"{model.handle}: extracted tree digest {model.tree_digest} does not match {config.lock_path} "
+                f"(expected {entry.tree_digest})"
+            )
+        files, unpacked = _tree_stats(model.source_dir)
+        total += unpacked
+        if config.max_model_size is not None and unpacked > config.max_model_size:
+            raise ConfigError(
+                f"pyproject.toml: [tool.hubvendor] max-model-size = {config.max_model_size}: "
+                f"{model.handle} unpacks to {unpacked} bytes"
+            )
+        log(f"hubvendor: {model.handle}: sha256 {model.sha256}, {files} files, {unpacked} bytes")
+        if model.key in unpinned:
+            log(
+                f"hubvendor: warning: {model.handle} is not in {config.lock_path.name}; pin it with `hubvendor lock` "
+                f"(archive sha256 {model.sha256})"
+            )
+    if config.max_total_size is not None and total > config.max_total_size:
+        raise ConfigError(
+            f"pyproject.toml: [tool.hubvendor] max-total-size = {config.max_total_size}: the models unpack to {total} bytes"
+        )
+    return Prepared(config, dist, editable, models)
+
+
+def finish(prepared: Prepared, wheel_path: str, *, log: Log = log_stderr) -> None:
+    """Add the models (unless editable), the manifest and the hubvendor requirement to ``wheel_path``."""
+    models_dir = prepared.config.wheel_models_dir(prepared.dist)
+    result = manifest.Manifest()
+    extra: list[wheel.ExtraFile] = []
+    for model in prepared.models:
+        if prepared.editable:
+            path = model.source_dir
+        else:
+            arc_dir = f"{models_dir}/{model.name}"
+            extra.extend(wheel.tree_files(model.source_dir, arc_dir))
+            path = posixpath.relpath(arc_dir, SITE_DIR)
+        result.add(manifest.ManifestEntry(model.handle, path, model.sha256, model.size, model.tree_digest, model.url))
+    extra.append(wheel.ExtraFile(f"{SITE_DIR}/{prepared.dist}.json", data=result.to_json().encode()))
+
+    def check(hashes: list[wheel.FileHash]) -> None:
+        if not prepared.editable:
+            _verify_trees(prepared.models, models_dir, hashes)
+
+    wheel.rewrite(wheel_path, extra, requirement=(REQUIREMENT, "hubvendor"), check=check)
+    log(f"hubvendor: added {len(prepared.models)} model(s) and {SITE_DIR}/{prepared.dist}.json to {os.path.basename(wheel_path)}")
+
+
+def _verify_trees(models: list[Model], models_dir: str, hashes: list[wheel.FileHash]) -> None:
+    """Recompute each model's tree digest from the bytes just written into the wheel."""
+    for model in models:
+        prefix = f"{models_dir}/{model.name}/"
+        lines = sorted(
+            (h.arcname[len(prefix):], h.size, h.sha256) for h in hashes if h.arcname.startswith(prefix)
+        )
+        digest = hashlib.sha256()
+        for relative, size, sha in lines:
+            digest.update(relative.encode() + b"\0" + str(size).encode() + b"\0" + sha.encode() + b"\n")
+        actual = "sha256:" + digest.hexdigest()
+        if model.tree_digest and actual != model.tree_digest:
+            raise IntegrityError(
+                f"{model.handle}: files copied into the wheel have tree digest {actual}, expected {model.tree_digest} "
+                f"(cache entry {model.source_dir} changed?)"
+            )
+
+
+def _tree_stats(root: str) -> tuple[int, int]:
+    files = total = 0
+    for directory, _, names in os.walk(root):
+        for name in names:
+            files += 1
+            total += os.lstat(os.path.join(directory, name)).st_size
+    return files, total

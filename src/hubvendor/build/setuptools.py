@@ -1,0 +1,57 @@
+"""setuptools integration through the ``setuptools.finalize_distribution_options`` entry point.
+
+With ``hubvendor`` in ``build-system.requires`` and a ``[tool.hubvendor]`` table in pyproject.toml
+(no setup.py needed), the ``bdist_wheel`` and ``editable_wheel`` commands are wrapped: models are
+fetched and verified before the wheel is built, then added to it (stored) afterwards. Projects
+without the table are left alone.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+
+from .. import config
+from . import core
+
+COMMANDS = {"bdist_wheel": False, "editable_wheel": True}
+
+
+def finalize_distribution_options(dist) -> None:
+    """Entry point: wrap the wheel commands of projects that declare ``[tool.hubvendor]``."""
+    cfg = config.load(os.getcwd())
+    if cfg is None:
+        return
+    for name, editable in COMMANDS.items():
+        base = dist.get_command_class(name)
+        if not getattr(base, "_hubvendor", False):
+            dist.cmdclass[name] = _wrap(base, cfg, editable)
+
+
+def _wrap(base: type, cfg: config.Config, editable: bool) -> type:
+    class Command(base):
+        _hubvendor = True
+
+        def run(self) -> None:
+            prepared = core.prepare(cfg, self.distribution.get_name(), editable=editable)
+            before = _wheels(self.dist_dir)
+            super().run()
+            for path, stamp in sorted(_wheels(self.dist_dir).items()):
+                if before.get(path) != stamp:
+                    try:
+                        core.finish(prepared, path)
+                    except BaseException:
+                        os.unlink(path)
+                        raise
+
+    Command.__name__ = Command.__qualname__ = f"hubvendor_{base.__name__}"
+    return Command
+
+
+def _wheels(directory: str) -> dict[str, tuple[int, int]]:
+    """Wheels in ``directory`` with (inode, mtime) to spot the ones a command wrote."""
+    found = {}
+    for path in glob.glob(os.path.join(glob.escape(directory or "."), "*.whl")):
+        info = os.stat(path)
+        found[path] = (info.st_ino, info.st_mtime_ns)
+    return found
