@@ -1,0 +1,148 @@
+"""``hubvendor lock``: pin the ``[tool.hubvendor]`` models in ``hubvendor.lock``.
+
+Plain ``lock`` keeps entries that are still declared, adds new handles (fetched through the cache, so
+a warm cache means no network) and drops removed ones. ``--upgrade HANDLE`` downloads that model
+afresh (bypassing the cache) and re-pins it. ``--check`` writes nothing and exits 1 when the lock is
+stale; with ``--verify`` it also downloads every locked model afresh and compares the bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from .. import config, lockfile
+from ..cli import EXIT_FAILURE, EXIT_OK
+from ..config import Config, ModelDecl
+from ..errors import ConfigError
+from ..handle import normalise, parse
+from ..lockfile import Lock, LockedModel
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("lock", help="pin [tool.hubvendor] models in hubvendor.lock")
+    parser.add_argument("--project", "-p", default=".", metavar="DIR", help="project directory (default .)")
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 when the lock is stale")
+    parser.add_argument("--verify", action="store_true", help="with --check: download locked models afresh and compare")
+    parser.add_argument("--upgrade", action="append", default=[], metavar="HANDLE", help="re-pin HANDLE from a fresh download")
+    parser.add_argument("--jobs", "-j", type=int, default=None, help="parallel downloads (default: [tool.hubvendor] jobs)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = config.load(args.project)
+    pyproject = Path(args.project).resolve() / config.PYPROJECT
+    if cfg is None:
+        raise ConfigError(f"{pyproject}: no [tool.hubvendor] table; expected one with a models list")
+    if args.verify and not args.check:
+        raise ConfigError("hubvendor lock: --verify needs --check")
+    jobs = args.jobs or cfg.jobs
+    old = lockfile.load(cfg.lock_path) if cfg.lock_path.exists() else Lock()
+    if args.check:
+        problems = stale_reasons(cfg, old)
+        if args.verify:
+            problems += verify(old, jobs)
+        for problem in problems:
+            print(f"hubvendor: {cfg.lock_file} is stale: {problem}", file=sys.stderr)
+        if problems:
+            print("hubvendor: run `hubvendor lock` (or `--upgrade HANDLE`) and commit the result", file=sys.stderr)
+        return EXIT_FAILURE if problems else EXIT_OK
+    new = relock(cfg, old, upgrade=args.upgrade, jobs=jobs)
+    if lockfile.dumps(new) != (cfg.lock_path.read_text(encoding="utf-8") if cfg.lock_path.exists() else ""):
+        lockfile.write(cfg.lock_path, new)
+    _report(old, new)
+    return EXIT_OK
+
+
+def stale_reasons(cfg: Config, lock: Lock) -> list[str]:
+    """Why ``lock`` does not match the declared models (empty when it does); no network."""
+    entries = lock.by_key()
+    declared = {m.key: m for m in cfg.models}
+    reasons = []
+    for key, decl in declared.items():
+        entry = entries.get(key)
+        if entry is None:
+            reasons.append(f"{decl.handle} is declared in pyproject.toml but not locked")
+        elif entry.handle != decl.handle:
+            reasons.append(f"{decl.handle} is locked as {entry.handle!r}")
+        elif decl.sha256 and decl.sha256 != entry.sha256:
+            reasons.append(f"{decl.handle} is pinned to sha256 {decl.sha256} in pyproject.toml, locked to {entry.sha256}")
+    reasons += [f"{entries[key].handle} is locked but no longer declared" for key in sorted(set(entries) - set(declared))]
+    return reasons
+
+
+def verify(lock: Lock, jobs: int) -> list[str]:
+    """Download every locked model afresh; a reason per model whose bytes differ from the lock."""
+    fresh = _fresh_all([m.handle for m in lock.models], jobs)
+    reasons = []
+    for model, now in zip(lock.models, fresh):
+        for name in ("sha256", "size", "tree_digest"):
+            if getattr(model, name) != getattr(now, name):
+                reasons.append(f"{model.handle}: {name} changed upstream: locked {getattr(model, name)}, now {getattr(now, name)}")
+    return reasons
+
+
+def relock(cfg: Config, old: Lock, *, upgrade: list[str], jobs: int) -> Lock:
+    """The lock for the declared models: kept, added (through the cache) or upgraded (fresh download)."""
+    from ..vendor import ModelSpec, fetch_all
+
+    declared = {m.key: m for m in cfg.models}
+    upgrade_keys = set()
+    for handle in upgrade:
+        key = normalise(handle)
+        if key not in declared:
+            raise ConfigError(f"hubvendor lock --upgrade {handle!r}: not declared in [tool.hubvendor] models of {cfg.root / config.PYPROJECT}")
+        upgrade_keys.add(key)
+    entries = old.by_key()
+    kept: dict[str, LockedModel] = {}
+    to_fetch: list[ModelDecl] = []
+    for key, decl in declared.items():
+        entry = entries.get(key)
+        if key in upgrade_keys:
+            continue
+        if entry and (not decl.sha256 or decl.sha256 == entry.sha256):
+            kept[key] = LockedModel(decl.handle, key, entry.url, entry.sha256, entry.size, entry.tree_digest)
+        else:
+            to_fetch.append(decl)
+    fetched = fetch_all([ModelSpec(d.handle, d.sha256) for d in to_fetch], jobs=jobs)
+    for item in fetched:
+        kept[item.handle.key] = LockedModel(item.spec.handle, item.handle.key, item.url, item.sha256, item.size, item.tree_digest)
+    upgraded = [declared[k] for k in sorted(upgrade_keys)]
+    for decl, now in zip(upgraded, _fresh_all([d.handle for d in upgraded], jobs)):
+        if decl.sha256 and decl.sha256 != now.sha256:
+            raise ConfigError(
+                f"{cfg.root / config.PYPROJECT}: {decl.handle} is pinned to sha256 {decl.sha256} in [tool.hubvendor] "
+                f"models but now downloads as {now.sha256}; update or drop the inline pin"
+            )
+        kept[decl.key] = now
+    return Lock(sorted(kept.values(), key=lambda m: m.key))
+
+
+def _fresh_all(handles: list[str], jobs: int) -> list[LockedModel]:
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        return list(pool.map(_fresh, handles))
+
+
+def _fresh(handle: str) -> LockedModel:
+    """Download and extract ``handle`` into a temporary directory (not the cache) and describe it."""
+    from ..cache import fetch_archive
+
+    parsed = parse(handle)
+    with tempfile.TemporaryDirectory(prefix="hubvendor-lock-") as tmp:
+        result = fetch_archive(parsed, tmp)
+    return LockedModel(handle, parsed.key, result.url, result.sha256, result.size, result.tree_digest)
+
+
+def _report(old: Lock, new: Lock) -> None:
+    before, after = old.by_key(), new.by_key()
+    for key, model in after.items():
+        if key not in before:
+            print(f"added    {model.handle}  sha256 {model.sha256}")
+        elif before[key] != model:
+            print(f"updated  {model.handle}  sha256 {model.sha256}")
+    for key in sorted(set(before) - set(after)):
+        print(f"removed  {before[key].handle}")
+    print(f"{len(new.models)} model(s) locked")
