@@ -202,7 +202,7 @@ def write_deterministic_tar_gz(directory: str | os.PathLike, target: str) -> Non
         return info
 
     partial = target + ".partial"
-    with open(partial, "wb") as raw, igzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+    with open(partial, "wb") as raw, igzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
         with tarfile.open(fileobj=gz, mode="w|", format=tarfile.GNU_FORMAT, bufsize=CHUNK) as tar:
             tar.add(str(directory), arcname=".", filter=normalised)  # tarfile adds directory entries sorted
     os.replace(partial, target)

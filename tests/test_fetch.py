@@ -1,0 +1,226 @@
+"""fetch: real downloads from ``hubvendor serve`` on loopback, with injected network faults."""
+
+from __future__ import annotations
+
+import email.utils
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from hubvendor import fetch, handle
+from hubvendor.errors import FetchError, OfflineError
+from support.models import HALF_PLUS_TWO
+from support.server import HALF_PLUS_TWO_HANDLE, HubServer, write_mirror_config
+
+HANDLE = handle.parse(HALF_PLUS_TWO_HANDLE)
+URL = HANDLE.compressed_url()
+
+
+@pytest.fixture
+def archive(hub_server) -> bytes:
+    """The archive as served, fetched directly; the server's counters are reset afterwards."""
+    data = requests.get(f"{hub_server.url}/{HALF_PLUS_TWO}.tar.gz", timeout=30).content
+    hub_server.reset()
+    return data
+
+
+def download(url: str = URL, **kwargs) -> tuple[bytes, fetch.Download]:
+    with fetch.open_download(url, name=HALF_PLUS_TWO_HANDLE, **kwargs) as d:
+        return b"".join(d), d
+
+
+def test_download_through_the_mirror(use_hub_env, hub_server, archive):
+    data, d = download()
+    assert data == archive
+    assert d.size == len(archive)
+    assert d.url == f"{hub_server.url}/{HALF_PLUS_TWO}?tf-hub-format=compressed"
+    assert hub_server.stats()["archive_downloads"] == {HALF_PLUS_TWO: 1}
+
+
+def test_download_from_an_offset(use_hub_env, archive):
+    data, d = download(offset=1000)
+    assert data == archive[1000:] and d.size == len(archive)
+
+
+def test_redirects_are_followed_and_the_final_url_kept(model_root, tmp_path, monkeypatch):
+    with HubServer(model_root, redirect=True) as server:
+        monkeypatch.setenv("HUBVENDOR_DOWNLOADER_CONFIG", str(write_mirror_config(tmp_path / "m.cfg", server.url)))
+        data, d = download()
+        assert d.url == f"{server.url}/_storage/{HALF_PLUS_TWO}.tar.gz"
+        assert data[:2] == b"\x1f\x8b"
+        assert server.stats()["redirects"] == 1
+
+
+def test_resume_after_a_connection_reset(use_hub_env, hub_server, archive):
+    hub_server.faults([{"kind": "reset", "at": 3000}])
+    data, _ = download()
+    assert data == archive
+    stats = hub_server.stats()
+    assert stats["archive_downloads"] == {HALF_PLUS_TWO: 1}
+    assert stats["range_downloads"] == {HALF_PLUS_TWO: 1}
+
+
+def test_resume_after_a_short_body(use_hub_env, hub_server, archive):
+    hub_server.faults([{"kind": "truncate", "at": 3000}])
+    data, _ = download()
+    assert data == archive
+    assert hub_server.stats()["range_requests"] == 1
+
+
+def test_resume_when_the_server_ignores_range(use_hub_env, hub_server, archive):
+    hub_server.faults([{"kind": "reset", "at": 3000}, {"kind": "ignore_range"}])
+    data, _ = download()
+    assert data == archive
+    assert hub_server.stats()["archive_downloads"] == {HALF_PLUS_TWO: 2}
+
+
+def test_503_with_retry_after_is_retried(use_hub_env, hub_server, archive):
+    hub_server.faults([{"kind": "status", "code": 503, "retry_after": 1}])
+    started = time.monotonic()
+    data, _ = download()
+    assert data == archive
+    assert time.monotonic() - started >= 0.9
+    assert hub_server.stats()["requests"] == 2
+
+
+def test_retries_run_out_with_one_clear_error(use_hub_env, hub_server, monkeypatch):
+    monkeypatch.setenv("HUBVENDOR_RETRIES", "2")
+    hub_server.faults([{"kind": "status", "code": 502, "times": 10}])
+    with pytest.raises(FetchError, match=r"HTTP 502 .*gave up after 2 retries") as error:
+        download()
+    assert HALF_PLUS_TWO_HANDLE in str(error.value)
+    assert hub_server.stats()["requests"] == 3
+
+
+def test_404_fails_at_once_naming_handle_host_and_status(use_hub_env, hub_server):
+    missing = handle.parse("https://tfhub.dev/test/missing/1")
+    with pytest.raises(FetchError) as error:
+        with fetch.open_download(missing.compressed_url(), name=missing.raw):
+            pass
+    message = str(error.value)
+    assert message.startswith("https://tfhub.dev/test/missing/1: ")
+    assert f"not found on 127.0.0.1:{hub_server.port}" in message and "404" in message
+    assert "\n" not in message
+    assert hub_server.stats()["requests"] == 1
+
+
+def test_other_4xx_fails_at_once(use_hub_env, hub_server):
+    hub_server.faults([{"kind": "status", "code": 403, "times": 5}])
+    with pytest.raises(FetchError, match="HTTP 403"):
+        download()
+    assert hub_server.stats()["requests"] == 1
+
+
+def test_a_stall_past_the_read_timeout_is_resumed(use_hub_env, hub_server, archive, monkeypatch):
+    monkeypatch.setenv("HUBVENDOR_READ_TIMEOUT", "0.5")
+    hub_server.faults([{"kind": "stall", "at": 3000, "seconds": 5}])
+    started = time.monotonic()
+    data, _ = download()
+    assert data == archive
+    assert time.monotonic() - started < 4
+    assert hub_server.stats()["range_requests"] == 1
+
+
+def test_endless_stalls_fail_without_hanging(use_hub_env, hub_server, monkeypatch):
+    monkeypatch.setenv("HUBVENDOR_READ_TIMEOUT", "0.3")
+    monkeypatch.setenv("HUBVENDOR_RETRIES", "1")
+    hub_server.faults([{"kind": "stall", "at": 0, "seconds": 3, "times": 5}])
+    started = time.monotonic()
+    with pytest.raises(FetchError, match="timed out"):
+        download()
+    assert time.monotonic() - started < 3
+
+
+def test_redirect_loop_fails_clearly(use_hub_env, hub_server):
+    hub_server.faults([{"kind": "redirect_loop"}])
+    with pytest.raises(FetchError, match="redirect loop"):
+        download()
+
+
+def test_falls_back_to_the_next_mirror(hub_server, archive, tmp_path, monkeypatch):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    config = tmp_path / "mirrors.cfg"
+    config.write_text(
+        f"rewrite tfhub.dev/(.*) http://127.0.0.1:{dead}/$1\n"
+        f"rewrite tfhub.dev/(.*) {hub_server.url}/elsewhere/$1\n"
+        f"rewrite tfhub.dev/(.*) {hub_server.url}/$1\n"
+    )
+    monkeypatch.setenv("HUBVENDOR_DOWNLOADER_CONFIG", str(config))
+    monkeypatch.setenv("HUBVENDOR_RETRIES", "1")
+    data, d = download()
+    assert data == archive and d.url.startswith(hub_server.url + "/test/")
+    assert hub_server.stats()["not_found"] == 1
+
+
+def test_every_mirror_failing_names_them_all(hub_server, tmp_path, monkeypatch):
+    config = tmp_path / "mirrors.cfg"
+    config.write_text(
+        f"rewrite tfhub.dev/(.*) {hub_server.url}/a/$1\nrewrite tfhub.dev/(.*) {hub_server.url}/b/$1\n"
+    )
+    monkeypatch.setenv("HUBVENDOR_DOWNLOADER_CONFIG", str(config))
+    with pytest.raises(FetchError) as error:
+        download()
+    message = str(error.value)
+    assert f"{hub_server.url}/a/test" in message and f"{hub_server.url}/b/test" in message
+
+
+def test_offline_raises_before_any_connection(monkeypatch):
+    def no_connect(*args, **kwargs):
+        pytest.fail("a socket was connected while offline")
+
+    monkeypatch.setattr(socket.socket, "connect", no_connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", no_connect)
+    monkeypatch.setenv("HUBVENDOR_OFFLINE", "1")
+    with pytest.raises(OfflineError, match="half_plus_two"):
+        download()
+    with pytest.raises(OfflineError, match="half_plus_two"):
+        fetch.request_uncompressed_location(HANDLE)
+
+
+def test_blocked_url_names_the_url_config_and_message(tmp_path, monkeypatch):
+    config = tmp_path / "blocked.cfg"
+    config.write_text("block *\nall_blocked_message Ask #ml-infra for a mirror.\n")
+    monkeypatch.setenv("HUBVENDOR_DOWNLOADER_CONFIG", str(config))
+    with pytest.raises(FetchError) as error:
+        download()
+    message = str(error.value)
+    assert URL in message and str(config) in message and "Ask #ml-infra for a mirror." in message
+
+
+def test_request_uncompressed_location(use_hub_env, model_root):
+    assert fetch.request_uncompressed_location(HANDLE) == str((model_root / HALF_PLUS_TWO).resolve())
+
+
+def test_request_uncompressed_location_rejects_other_statuses(use_hub_env, hub_server):
+    missing = handle.parse("https://tfhub.dev/test/missing/1")
+    with pytest.raises(FetchError, match=r"expected 303 See Other.*received 404"):
+        fetch.request_uncompressed_location(missing)
+    with pytest.raises(FetchError, match=r"received 200"):
+        fetch.request_uncompressed_location(handle.parse(f"{hub_server.url}/_stats"))
+
+
+def test_progress_bar_only_when_asked(use_hub_env, capfd, monkeypatch):
+    monkeypatch.delenv("TFHUB_DOWNLOAD_PROGRESS", raising=False)
+    download()
+    assert capfd.readouterr().err == ""
+    monkeypatch.setenv("TFHUB_DOWNLOAD_PROGRESS", "1")
+    download()
+    assert "half_plus_two" in capfd.readouterr().err
+
+
+def test_retry_after_parsing():
+    assert fetch._retry_after("3") == 3.0
+    in_ten = email.utils.formatdate(time.time() + 10, usegmt=True)
+    assert 8 <= fetch._retry_after(in_ten) <= 10
+    assert fetch._retry_after("soon") is None
+
+
+def test_importing_hubvendor_does_not_import_requests():
+    code = "import sys, hubvendor, hubvendor.fetch, hubvendor.mirrors; print('requests' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
