@@ -563,7 +563,8 @@ class _Writer:
         self.tree = _Tree(_TreeDigest())
 
     def fail(self, member: str, cause: str) -> ArchiveError:
-        return ArchiveError(f"{self._name}: archive member {member!r}: {cause}")
+        shown = member if len(member) <= 160 else f"{member[:100]}...{member[-40:]}"
+        return ArchiveError(f"{self._name}: archive member {shown!r}: {cause}")
 
     def add(self, member: tarfile.TarInfo, stream: _TarStream) -> None:
         self.members += 1
@@ -623,7 +624,9 @@ class _Writer:
             path_kind = kind if depth == len(parts) else "dir"
             existing = self._kinds.get(path)
             if existing == "file":
-                what = "duplicate file" if path == rel else f"its parent {path!r} is a file"
+                if path != rel:
+                    raise self.fail(member, f"its parent {path!r} is a file")
+                what = "duplicate file" if kind == "file" else "a directory where the archive already has a file"
                 raise self.fail(member, what)
             if existing == "dir" and path_kind == "file":
                 raise self.fail(member, "a file where the archive already has a directory")
@@ -633,7 +636,8 @@ class _Writer:
                 if other is not None:
                     raise self.fail(
                         member,
-                        f"collides with {other!r} on case-insensitive or normalising file systems (macOS, Windows)",
+                        f"collides with {ascii(other)} (as {ascii(path)}) on case-insensitive or "
+                        "Unicode-normalising file systems (macOS, Windows)",
                     )
                 self._folded[folded] = path
                 if path_kind == "dir":

@@ -1,0 +1,240 @@
+"""archive.extract: real SavedModel archives, determinism, integrity, hostile corpus, limits."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import stat
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from hubvendor import archive
+from hubvendor.errors import ArchiveError, FetchError, IntegrityError
+from support import hostile
+from support.models import HALF_PLUS_TWO, tar_gz_bytes
+
+HANDLE = "https://tfhub.dev/test/half_plus_two/1"
+
+
+def chunked(data: bytes, size: int = 1024 * 1024) -> Iterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+def files_below(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def metadata_below(root: Path) -> list[tuple[str, int, int]]:
+    """(relative path, mode, mtime) of everything below ``root``, sorted."""
+    return sorted(
+        (p.relative_to(root).as_posix(), stat.S_IMODE(p.lstat().st_mode), int(p.lstat().st_mtime))
+        for p in root.rglob("*")
+    )
+
+
+def snapshot(root: Path, skip: Path) -> set[str]:
+    """Every path below ``root`` except inside ``skip``."""
+    return {str(p) for p in root.rglob("*") if skip not in p.parents}
+
+
+@pytest.fixture(scope="module")
+def model_dir(model_root: Path) -> Path:
+    return model_root / HALF_PLUS_TWO
+
+
+@pytest.fixture(scope="module")
+def model_archive(model_dir: Path) -> bytes:
+    return tar_gz_bytes(model_dir)
+
+
+@pytest.fixture
+def dest(tmp_path: Path) -> Path:
+    path = tmp_path / "staging" / "entry.tmp"
+    path.mkdir(parents=True)
+    return path
+
+
+def test_real_savedmodel_extracts_equal_to_source(model_dir: Path, model_archive: bytes, dest: Path) -> None:
+    result = archive.extract(chunked(model_archive, 4096), str(dest), name=HANDLE)
+
+    assert files_below(dest) == files_below(model_dir)
+    assert result.sha256 == hashlib.sha256(model_archive).hexdigest()
+    assert result.size == len(model_archive)
+    assert result.tree_digest == archive.tree_digest(str(model_dir)) == archive.tree_digest(str(dest))
+    assert (result.files, result.unpacked_bytes) == archive.tree_stats(str(model_dir)) == archive.tree_stats(str(dest))
+    assert (dest / "saved_model.pb").is_file()
+
+
+@pytest.mark.parametrize("chunk_size", [1, 511, 512, 65536])
+def test_chunking_does_not_matter(model_archive: bytes, dest: Path, chunk_size: int) -> None:
+    result = archive.extract(chunked(model_archive, chunk_size), str(dest), name=HANDLE)
+    assert result.tree_digest == archive.tree_digest(str(dest))
+    assert result.sha256 == hashlib.sha256(model_archive).hexdigest()
+
+
+def test_plain_tar_and_multi_member_gzip(model_archive: bytes, tmp_path: Path) -> None:
+    plain = gzip.decompress(model_archive)
+    digests = set()
+    for index, data in enumerate([plain, gzip.compress(plain[:1000]) + gzip.compress(plain[1000:]) + bytes(64)]):
+        target = tmp_path / str(index)
+        target.mkdir()
+        digests.add(archive.extract(chunked(data, 333), str(target), name=HANDLE).tree_digest)
+    assert len(digests) == 1
+
+
+def test_modes_and_mtimes_are_normalised_and_deterministic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = hostile.HOSTILE["setuid"]()
+    listings = []
+    for attempt in ("a", "b"):
+        target = tmp_path / attempt
+        target.mkdir()
+        archive.extract([data], str(target), name=HANDLE)
+        listings.append(metadata_below(target))
+    assert listings[0] == listings[1] == [
+        ("bin", 0o755, archive.ZIP_EPOCH),
+        ("bin/tool", 0o755, archive.ZIP_EPOCH),
+        ("data", 0o644, archive.ZIP_EPOCH),
+    ]
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    previous = os.umask(0o077)
+    try:
+        target = tmp_path / "epoch"
+        target.mkdir()
+        archive.extract([hostile.HOSTILE["missing_parent_directories"]()], str(target), name=HANDLE)
+    finally:
+        os.umask(previous)
+    assert {mode for _, mode, _ in metadata_below(target)} == {0o755, 0o644}
+    assert {mtime for _, _, mtime in metadata_below(target)} == {1700000000}
+
+
+def test_tree_digest_definition(tmp_path: Path) -> None:
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "x").write_bytes(b"xx")
+    (tmp_path / "a.txt").write_bytes(b"")
+    (tmp_path / "empty").mkdir()
+    expected = hashlib.sha256()
+    for rel, content in [("a.txt", b""), ("b/x", b"xx")]:
+        expected.update(f"{rel}\0{len(content)}\0{hashlib.sha256(content).hexdigest()}\n".encode())
+    assert archive.tree_digest(str(tmp_path)) == "sha256:" + expected.hexdigest()
+    assert archive.tree_stats(str(tmp_path)) == (2, 2)
+
+
+def test_sha256_mismatch_is_an_integrity_error(model_archive: bytes, dest: Path) -> None:
+    actual = hashlib.sha256(model_archive).hexdigest()
+    with pytest.raises(IntegrityError) as caught:
+        archive.extract(chunked(model_archive), str(dest), name=HANDLE, expected_sha256="0" * 64)
+    message = str(caught.value)
+    assert HANDLE in message and "0" * 64 in message and actual in message
+
+
+@pytest.mark.parametrize("delta", [-1, 1])
+def test_size_mismatch_is_an_integrity_error(model_archive: bytes, dest: Path, delta: int) -> None:
+    with pytest.raises(IntegrityError, match="size mismatch") as caught:
+        archive.extract(chunked(model_archive, 1000), str(dest), name=HANDLE, expected_size=len(model_archive) + delta)
+    assert HANDLE in str(caught.value) and str(len(model_archive) + delta) in str(caught.value)
+
+
+def test_matching_expectations_pass(model_archive: bytes, dest: Path) -> None:
+    digest = hashlib.sha256(model_archive).hexdigest()
+    result = archive.extract(
+        chunked(model_archive), str(dest), name=HANDLE, expected_sha256=digest.upper(), expected_size=len(model_archive)
+    )
+    assert result.sha256 == digest
+
+
+@pytest.mark.parametrize("case", sorted(hostile.EXPECT_REJECT))
+def test_hostile_archives_are_rejected(case: str, tmp_path: Path, dest: Path) -> None:
+    before = snapshot(tmp_path, dest)
+    data = hostile.HOSTILE[case]()
+    with pytest.raises(ArchiveError) as caught:
+        archive.extract(chunked(data), str(dest), name=HANDLE, limits=archive.Limits(**hostile.CORPUS_LIMITS))
+    message = str(caught.value)
+    assert message.startswith(HANDLE + ": ") and "\n" not in message
+    assert hostile.REJECT_REASON[case] in message
+    assert snapshot(tmp_path, dest) == before
+    assert not [p for p in dest.rglob("*") if p.is_symlink() or not (p.is_file() or p.is_dir())]
+    assert archive.tree_stats(str(dest))[1] <= hostile.CORPUS_LIMITS["max_unpacked_bytes"]
+
+
+@pytest.mark.parametrize("case", sorted(hostile.EXPECT_ACCEPT))
+def test_awkward_but_valid_archives_are_accepted(case: str, tmp_path: Path, dest: Path) -> None:
+    before = snapshot(tmp_path, dest)
+    result = archive.extract(chunked(hostile.HOSTILE[case]()), str(dest), name=HANDLE)
+    assert snapshot(tmp_path, dest) == before
+    assert result.tree_digest == archive.tree_digest(str(dest))
+    for path in dest.rglob("*"):
+        assert stat.S_IMODE(path.stat().st_mode) in (0o644, 0o755)
+
+
+def test_tar_inside_tar_is_a_plain_file(dest: Path) -> None:
+    archive.extract([hostile.HOSTILE["tar_in_tar"]()], str(dest), name=HANDLE)
+    assert (dest / "assets" / "inner.tar").is_file()
+    assert not (dest.parent / "inner-escape.txt").exists()
+
+
+def test_gzip_bomb_is_refused_under_default_limits(dest: Path) -> None:
+    with pytest.raises(ArchiveError, match="HUBVENDOR_MAX_UNPACKED_SIZE"):
+        archive.extract(chunked(hostile.HOSTILE["gzip_bomb"]()), str(dest), name=HANDLE)
+    assert archive.tree_stats(str(dest)) == (0, 0)
+
+
+def test_limits_come_from_settings(monkeypatch: pytest.MonkeyPatch, model_archive: bytes, tmp_path: Path) -> None:
+    monkeypatch.setenv("HUBVENDOR_MAX_MEMBERS", "7")
+    monkeypatch.setenv("HUBVENDOR_MAX_UNPACKED_SIZE", "2M")
+    assert archive.Limits.from_settings() == archive.Limits(7, 2 * 1024 * 1024)
+
+    members = [hostile._file(f"f{i}") for i in range(7)]
+    (tmp_path / "ok").mkdir()
+    archive.extract([hostile.targz(members)], str(tmp_path / "ok"), name=HANDLE)
+    (tmp_path / "over").mkdir()
+    with pytest.raises(ArchiveError, match="more than 7 members"):
+        archive.extract([hostile.targz([*members, hostile._file("f7")])], str(tmp_path / "over"), name=HANDLE)
+
+
+def test_size_limit_is_inclusive(tmp_path: Path) -> None:
+    data = hostile.targz([hostile._file("a", b"x" * 600), hostile._file("b", b"y" * 400)])
+    (tmp_path / "ok").mkdir()
+    archive.extract([data], str(tmp_path / "ok"), name=HANDLE, limits=archive.Limits(10, 1000))
+    (tmp_path / "over").mkdir()
+    with pytest.raises(ArchiveError, match="'b': unpacks to more than 999 bytes"):
+        archive.extract([data], str(tmp_path / "over"), name=HANDLE, limits=archive.Limits(10, 999))
+    assert archive.tree_stats(str(tmp_path / "over")) == (1, 600)
+
+
+def test_download_errors_pass_through_and_threads_stop(model_archive: bytes, dest: Path) -> None:
+    def failing() -> Iterator[bytes]:
+        yield model_archive[:100]
+        raise FetchError(f"{HANDLE}: connection reset")
+
+    threads_before = threading.active_count()
+    with pytest.raises(FetchError, match="connection reset"):
+        archive.extract(failing(), str(dest), name=HANDLE)
+    assert threading.active_count() == threads_before
+
+
+def test_extract_file_matches_streaming(model_archive: bytes, tmp_path: Path) -> None:
+    pytest.importorskip("rapidgzip")
+    path = tmp_path / "model.tar.gz"
+    path.write_bytes(model_archive)
+    results = []
+    for parallel in (True, False):
+        target = tmp_path / f"parallel-{parallel}"
+        target.mkdir()
+        results.append(archive.extract_file(str(path), str(target), name=HANDLE, parallel=parallel))
+    assert results[0] == results[1]
+    assert results[0].sha256 == hashlib.sha256(model_archive).hexdigest()
+
+
+def test_extract_file_rejects_corrupt_gzip_in_parallel(tmp_path: Path) -> None:
+    pytest.importorskip("rapidgzip")
+    path = tmp_path / "corrupt.tar.gz"
+    path.write_bytes(hostile.HOSTILE["corrupt_gzip"]())
+    (tmp_path / "out").mkdir()
+    with pytest.raises(ArchiveError, match=HANDLE):
+        archive.extract_file(str(path), str(tmp_path / "out"), name=HANDLE, parallel=True)
