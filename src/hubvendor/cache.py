@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import fcntl
+import logging
 import os
 import socket
 import threading
@@ -32,6 +34,10 @@ from .handle import Handle, parse
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 POLL_SECONDS = 0.2
 HEARTBEAT_SECONDS = 2.0
+_log = logging.getLogger("hubvendor")
+# Entry directories this process reads: path -> fd holding a shared flock until the process exits.
+_READERS: dict[str, int] = {}
+_READERS_LOCK = threading.Lock()
 
 
 @dataclass
@@ -246,7 +252,71 @@ class Cache:
                 self._check_recorded_digest(handle, expected_sha256)
                 return entry
             self._fill(handle, entry, task_uid, fill)
+        self._after_fill(entry)
         return entry
+
+    def use(self, handle: object) -> str:
+        """``ensure`` for a reader: hold a shared lock on the entry for this process's lifetime.
+
+        The first use in a process also marks the entry used (its directory's mtime), which
+        ``hubvendor cache prune`` orders by; prune and rm skip entries a live process holds.
+        """
+        for _ in range(5):  # retried only when the entry was removed between ensure and the lock
+            entry = self.ensure(handle)
+            if self._hold(entry):
+                return entry
+        return entry
+
+    def _hold(self, entry: str) -> bool:
+        """Take (once) a shared flock on ``entry``; False when it vanished before the lock was held."""
+        with _READERS_LOCK:
+            if entry in _READERS:
+                try:
+                    if os.path.samestat(os.fstat(_READERS[entry]), os.stat(entry)):
+                        return True
+                except FileNotFoundError:
+                    pass
+                os.close(_READERS.pop(entry))
+            if not self.fs.local:
+                self.mark_used(entry)
+                _READERS[entry] = -1
+                return True
+            try:
+                fd = os.open(entry, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                return False
+            except OSError:
+                return True  # unreadable as a directory: nothing to protect, the load will say why
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH)  # waits out a prune holding LOCK_EX while moving it aside
+                if not os.path.samestat(os.fstat(fd), os.stat(entry)):
+                    raise FileNotFoundError(entry)
+            except FileNotFoundError:
+                os.close(fd)
+                return False
+            except OSError:  # no flock support (some network filesystems): read unprotected
+                os.close(fd)
+                return True
+            _READERS[entry] = fd
+        self.mark_used(entry)
+        return True
+
+    def mark_used(self, entry: str) -> None:
+        """Record a use (the entry directory's mtime); silently skipped on read-only caches."""
+        with contextlib.suppress(OSError):
+            self.fs.touch(entry)
+
+    def _after_fill(self, entry: str) -> None:
+        """Automatic LRU pruning to ``HUBVENDOR_CACHE_MAX_SIZE`` after a download; never fails the download."""
+        limit = settings.cache_max_size()
+        if limit is None:
+            return
+        from . import cacheops
+
+        try:
+            cacheops.prune(self, max_size=limit, protect=(entry,))
+        except (HubVendorError, OSError) as exc:
+            _log.warning("hubvendor: automatic pruning of %s to HUBVENDOR_CACHE_MAX_SIZE failed: %s", self.root, exc)
 
     def _check_recorded_digest(self, handle: Handle, expected_sha256: str | None) -> None:
         descriptor = self.read_descriptor(handle)

@@ -42,6 +42,8 @@ class FileSystem(Protocol):
         """``(file count, total bytes)`` of the files below ``path`` (``(0, 0)`` when absent)."""
     def local_dir(self, path: str) -> contextlib.AbstractContextManager[str]:
         """A local directory whose contents end up at ``path`` when the context exits cleanly."""
+    def tree_digest(self, path: str) -> str:
+        """``sha256:<hex>`` of the files below ``path`` as ``archive.tree_digest`` computes it (DESIGN.md)."""
 
 
 class LocalFileSystem:
@@ -129,6 +131,11 @@ class LocalFileSystem:
     def local_dir(self, path: str) -> Iterator[str]:
         os.makedirs(path, exist_ok=True)
         yield path
+
+    def tree_digest(self, path: str) -> str:
+        from .archive import tree_digest
+
+        return tree_digest(path)
 
 
 def is_remote(path: str) -> bool:

@@ -76,7 +76,7 @@ def resolve(handle: object) -> str:
         return _uncompressed_location(handle)
     cache = Cache()
     try:
-        return cache.ensure(handle)
+        return cache.use(handle)
     except OfflineError:
         places = [name for name, _ in sources.SOURCES] + [f"cache {cache.entry_path(handle)}"]
         raise OfflineError(

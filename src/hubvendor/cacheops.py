@@ -1,0 +1,434 @@
+"""Operating a cache: list, verify, adopt, prune and remove entries, sweep crash leftovers.
+
+Removal protocol (``remove``, used by prune, rm and verify --repair), for one entry ``<sha1>``:
+
+1. take the cache's own download lock ``<sha1>.lock`` (as a download would; a live holder means
+   the entry is being (re)downloaded, so it is skipped; a dead one is broken, as ``Cache`` does);
+2. on local caches, take ``flock(LOCK_EX | LOCK_NB)`` on the entry directory: every hubvendor
+   process that resolved the entry holds ``LOCK_SH`` on it until it exits (``Cache.use``), so an
+   entry in use is skipped, naming the holders' PIDs;
+3. re-check the last use under the locks (``keep_recent``: processes that do not take the shared
+   lock, such as tensorflow_hub without hubvendor, are protected by recency only);
+4. rename the directory aside to ``<sha1>.<uuid>.tmp`` (readers see the whole entry or none),
+   delete the descriptor, release the locks, then delete the renamed tree.
+
+Object-store caches get steps 1, 3 and 4 (no flock exists there): recency is their only guard.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import fcntl
+import os
+import re
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+
+from . import settings
+from .cache import SAVED_MODEL_FILES, Cache, Descriptor, _pid_alive, lock_contents, parse_lock_contents
+from .errors import CacheError, ConfigError, NotFoundError
+from .filesystems import LocalFileSystem
+from .handle import parse
+
+ENTRY_NAME = re.compile(r"^[0-9a-f]{40}$")
+STAGING_NAME = re.compile(r"^([0-9a-f]{40})\.([0-9a-f]+)\.tmp$")
+SMALL_TMP = re.compile(r"\.tmp[0-9a-f]{32}$")  # leftovers of write-then-rename of small files
+DEFAULT_KEEP_RECENT = 600.0
+_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.I)
+_AGE_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+class EntryBusyError(CacheError):
+    """An entry cannot be removed now: being downloaded, read by a live process, or used recently."""
+
+
+@dataclass
+class Entry:
+    """One cache entry as ``hubvendor cache list`` shows it."""
+
+    name: str  # sha1 of the handle as written
+    path: str
+    handle: str  # "" when no descriptor names it
+    origin: str  # "hubvendor", "tensorflow_hub", "tensorflow_hub (adopted)", "unknown" or "vendored (<source>)"
+    state: str  # complete, incomplete, unverified, downloading; after verify: ok, corrupt
+    files: int
+    bytes: int
+    last_used: float | None
+    tree_digest: str = ""
+    source: str = ""
+    detail: str = ""
+    archive_sha256: str = field(default="", repr=False)
+
+    @property
+    def label(self) -> str:
+        return self.handle or self.path
+
+    def to_json(self) -> dict[str, object]:
+        data = asdict(self)
+        data["last_used"] = iso_time(self.last_used)
+        return data
+
+
+@dataclass
+class PruneResult:
+    """What a prune removed (or would remove), skipped and swept."""
+
+    removed: list[Entry] = field(default_factory=list)
+    skipped: list[tuple[Entry, str]] = field(default_factory=list)
+    swept: list[str] = field(default_factory=list)
+    bytes_before: int = 0
+    bytes_after: int = 0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "removed": [e.to_json() for e in self.removed],
+            "skipped": [{**e.to_json(), "reason": reason} for e, reason in self.skipped],
+            "swept": self.swept,
+            "bytes_before": self.bytes_before,
+            "bytes_after": self.bytes_after,
+        }
+
+
+# -- small parsers and formatters -------------------------------------------------------------
+def parse_age(text: str, what: str = "AGE") -> float:
+    """``"90"``/``"90s"``, ``"15m"``, ``"12h"``, ``"30d"``, ``"2w"`` -> seconds."""
+    match = _AGE.match(str(text))
+    if not match:
+        raise ConfigError(f"{what}={text!r}: expected an age such as 3600, 90m, 12h, 30d or 2w")
+    return float(match.group(1)) * _AGE_UNITS[match.group(2).lower()]
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def iso_time(stamp: float | None) -> str | None:
+    if stamp is None:
+        return None
+    return datetime.datetime.fromtimestamp(stamp).astimezone().isoformat(timespec="seconds")
+
+
+def keep_recent_default() -> float:
+    """Seconds after a use during which prune leaves an entry alone (``HUBVENDOR_CACHE_KEEP_RECENT``)."""
+    value = os.environ.get("HUBVENDOR_CACHE_KEEP_RECENT", "")
+    return parse_age(value, "HUBVENDOR_CACHE_KEEP_RECENT") if value else DEFAULT_KEEP_RECENT
+
+
+# -- listing ----------------------------------------------------------------------------------
+def origin_of(descriptor: Descriptor | None) -> str:
+    """Who wrote an entry, from its descriptor (tensorflow_hub writes no ``Hubvendor-`` lines)."""
+    if descriptor is None:
+        return "unknown"
+    if descriptor.archive_sha256 or descriptor.source:
+        return "hubvendor"
+    return "tensorflow_hub (adopted)" if descriptor.tree_digest else "tensorflow_hub"
+
+
+def scan(cache: Cache) -> list[Entry]:
+    """Every entry of ``cache`` (directories, orphan descriptors, downloads in flight), by handle."""
+    names = set(cache.fs.listdir(cache.root))
+    shas = {n for n in names if ENTRY_NAME.match(n)}
+    shas |= {n[: -len(".descriptor.txt")] for n in names if n.endswith(".descriptor.txt")}
+    shas |= {n[: -len(".lock")] for n in names if n.endswith(".lock")}
+    entries = [describe(cache, sha) for sha in shas if ENTRY_NAME.match(sha)]
+    return sorted(entries, key=lambda e: (e.handle or "~", e.name))
+
+
+def describe(cache: Cache, name: str) -> Entry:
+    """The current state of the entry ``<root>/<name>`` (cheap: metadata only)."""
+    fs = cache.fs
+    path = fs.join(cache.root, name)
+    descriptor = _read_descriptor(cache, name)
+    files, size = fs.tree_stats(path)
+    last_used = fs.mtime(path) or fs.mtime(path + ".descriptor.txt")
+    if cache.is_complete(path, descriptor):
+        state = "complete" if descriptor and descriptor.tree_digest else "unverified"
+        detail = "" if state == "complete" else "no recorded tree digest: `hubvendor cache adopt` records one"
+    elif fs.exists(path + ".lock"):
+        state, detail = "downloading", f"lock {path}.lock is held"
+    else:
+        state = "incomplete"
+        detail = "missing files or no SavedModel: `hubvendor cache verify --repair` fetches it again"
+    return Entry(
+        name=name, path=path, handle=descriptor.handle if descriptor else "", origin=origin_of(descriptor),
+        state=state, files=files, bytes=size, last_used=last_used,
+        tree_digest=descriptor.tree_digest if descriptor else "", source=descriptor.source if descriptor else "",
+        detail=detail, archive_sha256=descriptor.archive_sha256 if descriptor else "",
+    )
+
+
+def vendored_entries() -> list[Entry]:
+    """Vendored copies visible to this process (``sources.SOURCES``): listed, never pruned."""
+    from . import sources
+
+    found = []
+    for source_name, source in sources.SOURCES:
+        for key, model_dir in sorted(source().items()):
+            files, size = LocalFileSystem().tree_stats(model_dir)
+            complete = any(os.path.isfile(os.path.join(model_dir, f)) for f in SAVED_MODEL_FILES)
+            found.append(Entry(
+                name="", path=model_dir, handle=key, origin=f"vendored ({source_name})",
+                state="complete" if complete else "incomplete", files=files, bytes=size, last_used=None,
+                detail="" if complete else "vendored directory holds no SavedModel: vendor it again",
+            ))
+    return found
+
+
+def select(cache: Cache, handles: Iterable[str]) -> list[Entry]:
+    """Entries for handles (as written) or 40-hex entry names; unknown ones raise NotFoundError."""
+    chosen = []
+    for raw in handles:
+        name = raw if ENTRY_NAME.match(raw) else parse(raw).cache_name
+        path = cache.fs.join(cache.root, name)
+        if not (cache.fs.exists(path) or cache.fs.exists(path + ".descriptor.txt")):
+            raise NotFoundError(f"{raw}: not in the cache {cache.root} (no entry {name})")
+        chosen.append(describe(cache, name))
+    return chosen
+
+
+def _read_descriptor(cache: Cache, name: str) -> Descriptor | None:
+    try:
+        return Descriptor.parse(cache.fs.read_text(cache.fs.join(cache.root, name + ".descriptor.txt")))
+    except OSError:
+        return None
+
+
+# -- integrity ----------------------------------------------------------------------------------
+def verify(cache: Cache, entry: Entry) -> Entry:
+    """Re-hash ``entry`` against its recorded tree digest: state becomes ok or corrupt."""
+    if entry.state in ("incomplete", "downloading", "unverified"):
+        return entry
+    actual = cache.fs.tree_digest(entry.path)
+    if actual == entry.tree_digest:
+        entry.state, entry.detail = "ok", ""
+    else:
+        entry.state = "corrupt"
+        entry.detail = f"tree digest {actual} differs from the recorded {entry.tree_digest}"
+    return entry
+
+
+def repair(cache: Cache, entry: Entry) -> Entry:
+    """Remove a bad entry under the locks and fetch it again through ``Cache.ensure``."""
+    remove(cache, entry, keep_recent=0)
+    if not entry.handle:
+        entry.state, entry.detail = "removed", "no descriptor names its handle, so it cannot be fetched again"
+        return entry
+    cache.ensure(entry.handle, expected_sha256=entry.archive_sha256 or None)
+    fresh = describe(cache, entry.name)
+    fresh.detail = f"fetched again from {fresh.source}" if fresh.source else "fetched again"
+    return verify(cache, fresh)
+
+
+def adopt(cache: Cache, entry: Entry) -> Entry:
+    """Record the tree digest and file stats of an entry tensorflow_hub wrote (trust on first use)."""
+    if entry.state == "incomplete":
+        raise CacheError(f"{entry.label}: entry {entry.path} is incomplete; `hubvendor cache verify --repair` fetches it again")
+    if entry.state == "downloading" or entry.tree_digest:
+        return entry
+    if not entry.handle:
+        raise CacheError(f"{entry.path}: no descriptor names its handle, so it cannot be adopted; `hubvendor cache rm` it")
+    stats = cache.fs.tree_stats(entry.path)
+    digest = cache.fs.tree_digest(entry.path)  # hashed outside the lock: it may outlast HUBVENDOR_LOCK_TIMEOUT
+    with _download_lock(cache, entry):
+        if cache.fs.tree_stats(entry.path) != stats:
+            raise CacheError(f"{entry.label}: entry {entry.path} changed while it was hashed; run adopt again")
+        descriptor = _read_descriptor(cache, entry.name) or Descriptor(entry.handle)
+        descriptor.tree_digest, (descriptor.tree_files, descriptor.tree_bytes) = digest, stats
+        cache.fs.write_text(entry.path + ".descriptor.txt", descriptor.render())
+    return describe(cache, entry.name)
+
+
+# -- removal ----------------------------------------------------------------------------------
+def remove(cache: Cache, entry: Entry, *, keep_recent: float = 0.0) -> None:
+    """Remove ``entry`` atomically for readers; EntryBusyError when it is locked, held or recent."""
+    with _download_lock(cache, entry) as task_uid, _no_readers(cache, entry):
+        last_used = cache.fs.mtime(entry.path)
+        if keep_recent and last_used and time.time() - last_used < keep_recent:
+            raise EntryBusyError(
+                f"{entry.label}: used {time.time() - last_used:.0f}s ago (kept for {keep_recent:.0f}s; "
+                "--force overrides)"
+            )
+        aside = f"{entry.path}.{task_uid}.tmp"
+        moved = cache.fs.exists(entry.path) and cache.fs.rename_dir(entry.path, aside)
+        cache.fs.remove(entry.path + ".descriptor.txt")
+    if moved:
+        cache.fs.rmtree(aside)
+
+
+@contextlib.contextmanager
+def _download_lock(cache: Cache, entry: Entry):  # type: ignore[no-untyped-def]
+    """Hold ``<sha1>.lock`` as a download would; yields the lock's uuid."""
+    lock = entry.path + ".lock"
+    task_uid = uuid.uuid4().hex
+    contents = lock_contents(task_uid)
+    for _ in range(2):
+        if cache.fs.create_exclusive(lock, contents):
+            break
+        try:
+            held = cache.fs.read_text(lock)
+        except FileNotFoundError:
+            continue
+        if not lock_is_stale(cache, lock, held):
+            host, pid, _ = parse_lock_contents(held)
+            raise EntryBusyError(f"{entry.label}: being downloaded by PID {pid} on {host} (lock {lock})")
+        cache._break_lock(lock, held, f"{entry.path}.{parse_lock_contents(held)[2]}.tmp")
+    else:
+        raise EntryBusyError(f"{entry.label}: lock {lock} keeps being taken by other processes")
+    try:
+        yield task_uid
+    finally:
+        with contextlib.suppress(OSError):
+            if cache.fs.read_text(lock) == contents:
+                cache.fs.remove(lock)
+
+
+@contextlib.contextmanager
+def _no_readers(cache: Cache, entry: Entry):  # type: ignore[no-untyped-def]
+    """Hold ``LOCK_EX`` on a local entry directory, or raise EntryBusyError naming its readers."""
+    if not cache.fs.local:
+        yield
+        return
+    try:
+        fd = os.open(entry.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pids = ", ".join(map(str, flock_holders(entry.path))) or "unknown"
+            raise EntryBusyError(f"{entry.label}: in use by a running process (PID {pids}); retry when it exits") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def flock_holders(path: str) -> list[int]:
+    """PIDs holding flocks on ``path`` according to ``/proc/locks`` (Linux; [] elsewhere)."""
+    try:
+        st = os.stat(path)
+        with open("/proc/locks", encoding="ascii") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    device = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    pids = set()
+    for line in lines:
+        fields = line.split()
+        if "FLOCK" in fields and device in fields:
+            pid = fields[fields.index(device) - 1]
+            if pid.isdigit():
+                pids.add(int(pid))
+    return sorted(pids)
+
+
+# -- staleness and sweeping ---------------------------------------------------------------------
+def lock_is_stale(cache: Cache, lock: str, contents: str) -> bool:
+    """Cache's liveness rule, decided at once: holder dead on this host, or no progress for the timeout."""
+    host, pid, task_uid = parse_lock_contents(contents)
+    if cache.fs.local and host == socket.gethostname() and pid and not _pid_alive(pid):
+        return True
+    timeout = settings.env_number("HUBVENDOR_LOCK_TIMEOUT", 60.0)
+    staging = lock[: -len(".lock")] + f".{task_uid}.tmp"
+    stamps = [cache.fs.mtime(lock), _newest_mtime(cache, staging)]
+    newest = max((s for s in stamps if s is not None), default=None)
+    return newest is None or time.time() - newest > timeout
+
+
+def _newest_mtime(cache: Cache, path: str) -> float | None:
+    """Newest mtime below ``path`` (a file being written counts as progress)."""
+    if not cache.fs.local:
+        return cache.fs.mtime(path)
+    newest = cache.fs.mtime(path)
+    for dirpath, _, filenames in os.walk(path):
+        for name in filenames:
+            with contextlib.suppress(OSError):
+                newest = max(newest or 0.0, os.lstat(os.path.join(dirpath, name)).st_mtime)
+    return newest
+
+
+def sweep(cache: Cache, *, dry_run: bool = False) -> list[str]:
+    """Break dead locks and delete staging directories and temp files no live lock owns."""
+    fs, swept = cache.fs, []
+    for name in sorted(fs.listdir(cache.root)):
+        if name.endswith(".lock") and ENTRY_NAME.match(name[: -len(".lock")]):
+            lock = fs.join(cache.root, name)
+            with contextlib.suppress(FileNotFoundError):
+                contents = fs.read_text(lock)
+                if lock_is_stale(cache, lock, contents):
+                    swept.append(lock)
+                    if not dry_run:
+                        cache._break_lock(lock, contents, f"{lock[:-len('.lock')]}.{parse_lock_contents(contents)[2]}.tmp")
+    timeout = settings.env_number("HUBVENDOR_LOCK_TIMEOUT", 60.0)
+    for name in sorted(fs.listdir(cache.root)):
+        path = fs.join(cache.root, name)
+        staging = STAGING_NAME.match(name)
+        if staging:
+            try:
+                owner = parse_lock_contents(fs.read_text(fs.join(cache.root, staging.group(1) + ".lock")))[2]
+            except FileNotFoundError:
+                owner = ""
+            if owner != staging.group(2) and path not in swept:
+                swept.append(path)
+                if not dry_run:
+                    fs.rmtree(path)
+        elif SMALL_TMP.search(name) and time.time() - (fs.mtime(path) or time.time()) > timeout:
+            swept.append(path)
+            if not dry_run:
+                fs.remove(path)
+    return swept
+
+
+# -- pruning ------------------------------------------------------------------------------------
+def prune(
+    cache: Cache,
+    *,
+    max_size: int | None = None,
+    older_than: float | None = None,
+    keep_recent: float | None = None,
+    dry_run: bool = False,
+    protect: Iterable[str] = (),
+    on_remove: Callable[[Entry], None] | None = None,
+) -> PruneResult:
+    """Sweep leftovers, then remove least recently used entries until under ``max_size`` bytes
+    and every entry last used more than ``older_than`` seconds ago. Incomplete entries go first.
+    """
+    keep_recent = keep_recent_default() if keep_recent is None else keep_recent
+    protected = set(protect)
+    result = PruneResult(swept=sweep(cache, dry_run=dry_run))
+    entries = [e for e in scan(cache) if e.state != "downloading"]
+    total = result.bytes_before = sum(e.bytes for e in entries)
+    now = time.time()
+    for entry in sorted(entries, key=lambda e: (e.state != "incomplete", e.last_used or 0.0)):
+        over = max_size is not None and total > max_size
+        old = older_than is not None and (entry.last_used or 0.0) < now - older_than
+        if not (over or old):
+            continue
+        if entry.path in protected:
+            result.skipped.append((entry, "just downloaded"))
+            continue
+        if keep_recent and entry.last_used and now - entry.last_used < keep_recent:
+            result.skipped.append((entry, f"used {now - entry.last_used:.0f}s ago (kept for {keep_recent:.0f}s; --force overrides)"))
+            continue
+        if not dry_run:
+            try:
+                remove(cache, entry, keep_recent=keep_recent)
+            except EntryBusyError as exc:
+                result.skipped.append((entry, str(exc)))
+                continue
+        result.removed.append(entry)
+        total -= entry.bytes
+        if on_remove:
+            on_remove(entry)
+    result.bytes_after = total
+    return result

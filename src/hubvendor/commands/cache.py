@@ -1,0 +1,225 @@
+"""``hubvendor cache {list,verify,adopt,prune,rm,dir}``: operate the tensorflow_hub-compatible cache.
+
+Exit codes: 0 success; 1 a hubvendor error, or verify/adopt/rm left an entry bad or in place;
+2 usage. See docs/operations.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "cache", help="list, verify, adopt, prune and remove cache entries",
+        description="Operate the tensorflow_hub-compatible cache (TFHUB_CACHE_DIR). See docs/operations.md.",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    listing = actions.add_parser("list", help="entries with size, last use, origin and integrity state")
+    listing.add_argument("--json", action="store_true", help="print a JSON array")
+    listing.add_argument("--vendored", action="store_true", help="also list vendored copies this process sees")
+    listing.set_defaults(func=run_list)
+
+    verify = actions.add_parser("verify", help="re-hash entries against their recorded tree digests")
+    verify.add_argument("handles", nargs="*", metavar="HANDLE", help="handles or entry names (default: all)")
+    verify.add_argument("--repair", action="store_true", help="fetch corrupt or incomplete entries again")
+    verify.add_argument("--json", action="store_true", help="print a JSON array")
+    verify.set_defaults(func=run_verify)
+
+    adopt = actions.add_parser("adopt", help="record tree digests for entries tensorflow_hub downloaded")
+    adopt.add_argument("handles", nargs="*", metavar="HANDLE", help="handles or entry names")
+    adopt.add_argument("--all", action="store_true", help="adopt every entry without a recorded digest")
+    adopt.add_argument("--json", action="store_true", help="print a JSON array")
+    adopt.set_defaults(func=run_adopt)
+
+    prune = actions.add_parser("prune", help="remove least recently used entries and crash leftovers")
+    prune.add_argument("--max-size", metavar="SIZE", help="shrink the cache to SIZE (1000, 512M, 20GiB)")
+    prune.add_argument("--older-than", metavar="AGE", help="remove entries last used before AGE ago (90m, 12h, 30d)")
+    prune.add_argument(
+        "--keep-recent", metavar="AGE",
+        help="never remove entries used within AGE (default HUBVENDOR_CACHE_KEEP_RECENT or 10m)",
+    )
+    prune.add_argument("--force", action="store_true", help="same as --keep-recent 0 (entries in use stay)")
+    prune.add_argument("--dry-run", action="store_true", help="report what would be removed, remove nothing")
+    prune.add_argument("--json", action="store_true", help="print a JSON object")
+    prune.set_defaults(func=run_prune)
+
+    remove = actions.add_parser("rm", help="remove entries (never one a running process holds)")
+    remove.add_argument("handles", nargs="+", metavar="HANDLE", help="handles or entry names")
+    remove.add_argument("--json", action="store_true", help="print a JSON array")
+    remove.set_defaults(func=run_rm)
+
+    where = actions.add_parser("dir", help="print the cache directory")
+    where.set_defaults(func=run_dir)
+
+
+def _cache():  # type: ignore[no-untyped-def]
+    from ..cache import Cache
+
+    return Cache()
+
+
+def _progress(items: list[T], description: str) -> Iterator[T]:
+    """``items`` with a progress bar on terminals only."""
+    if not sys.stderr.isatty() or len(items) < 2:
+        yield from items
+        return
+    from tqdm import tqdm
+
+    yield from tqdm(items, desc=description, unit="entry", leave=False)
+
+
+def _age(stamp: float | None) -> str:
+    if stamp is None:
+        return "-"
+    seconds = max(0.0, time.time() - stamp)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit} ago"
+    return f"{seconds:.0f}s ago"
+
+
+def _table(entries: Iterable, *, extra: str = "") -> None:  # type: ignore[type-arg]
+    from ..cacheops import human_size
+
+    rows = [("HANDLE", "SIZE", "LAST USED", "ORIGIN", "STATE")]
+    notes = []
+    for e in entries:
+        rows.append((e.handle or f"? ({e.name})", human_size(e.bytes), _age(e.last_used), e.origin, e.state))
+        if e.detail:
+            notes.append(f"  {e.handle or e.path}: {e.detail}")
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4])
+    for note in notes:
+        print(note)
+    if extra:
+        print(extra)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from ..cacheops import human_size, scan, vendored_entries
+
+    cache = _cache()
+    entries = scan(cache) + (vendored_entries() if args.vendored else [])
+    if args.json:
+        print(json.dumps([e.to_json() for e in entries], indent=2))
+        return 0
+    if not entries:
+        print(f"no entries in {cache.root}")
+        return 0
+    total = sum(e.bytes for e in entries if not e.origin.startswith("vendored"))
+    _table(entries, extra=f"{len(entries)} entries, {human_size(total)} in {cache.root}")
+    return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from ..cacheops import EntryBusyError, repair, scan, select, verify
+
+    cache = _cache()
+    entries = select(cache, args.handles) if args.handles else scan(cache)
+    checked = [verify(cache, e) for e in _progress(entries, "verifying")]
+    if args.repair:
+        for i, entry in enumerate(checked):
+            if entry.state in ("corrupt", "incomplete"):
+                try:
+                    checked[i] = repair(cache, entry)
+                except EntryBusyError as exc:
+                    entry.detail = f"not repaired: {exc}"
+    bad = [e for e in checked if e.state in ("corrupt", "incomplete")]
+    if args.json:
+        print(json.dumps([e.to_json() for e in checked], indent=2))
+    else:
+        _table(checked, extra=f"{len(checked)} checked, {len(bad)} bad" if checked else f"no entries in {cache.root}")
+    return 1 if bad else 0
+
+
+def run_adopt(args: argparse.Namespace) -> int:
+    from ..cacheops import adopt, scan, select
+    from ..errors import ConfigError, HubVendorError
+
+    if bool(args.handles) == args.all:
+        raise ConfigError("cache adopt: name HANDLEs or pass --all (not both)")
+    cache = _cache()
+    if args.all:
+        entries = [e for e in scan(cache) if e.state == "unverified"]
+    else:
+        entries = select(cache, args.handles)
+    adopted, failed = [], []
+    for entry in _progress(entries, "adopting"):
+        try:
+            adopted.append(adopt(cache, entry))
+        except HubVendorError as exc:
+            entry.detail = str(exc)
+            failed.append(entry)
+    if args.json:
+        print(json.dumps([e.to_json() for e in adopted + failed], indent=2))
+    elif adopted or failed:
+        _table(adopted + failed, extra=f"{len(adopted)} adopted, {len(failed)} failed")
+    else:
+        print(f"nothing to adopt in {cache.root}")
+    return 1 if failed else 0
+
+
+def run_prune(args: argparse.Namespace) -> int:
+    from .. import settings
+    from ..cacheops import human_size, parse_age, prune
+    from ..errors import ConfigError
+
+    if args.max_size is None and args.older_than is None:
+        raise ConfigError("cache prune: give --max-size SIZE and/or --older-than AGE")
+    keep_recent = 0.0 if args.force else (parse_age(args.keep_recent, "--keep-recent") if args.keep_recent else None)
+    result = prune(
+        _cache(),
+        max_size=settings.parse_size(args.max_size, "--max-size") if args.max_size is not None else None,
+        older_than=parse_age(args.older_than, "--older-than") if args.older_than is not None else None,
+        keep_recent=keep_recent,
+        dry_run=args.dry_run,
+    )
+    if args.json:
+        print(json.dumps({"dry_run": args.dry_run, **result.to_json()}, indent=2))
+        return 0
+    verb = "would remove" if args.dry_run else "removed"
+    for path in result.swept:
+        print(f"{'would sweep' if args.dry_run else 'swept'} {path}")
+    for entry in result.removed:
+        print(f"{verb} {entry.handle or entry.path} ({human_size(entry.bytes)}, last used {_age(entry.last_used)})")
+    for entry, reason in result.skipped:
+        print(f"kept {entry.handle or entry.path}: {reason}")
+    print(f"cache: {human_size(result.bytes_before)} -> {human_size(result.bytes_after)}")
+    return 0
+
+
+def run_rm(args: argparse.Namespace) -> int:
+    from ..cacheops import EntryBusyError, remove, select
+
+    cache = _cache()
+    results = []
+    for entry in select(cache, args.handles):
+        try:
+            remove(cache, entry)
+            results.append((entry, "removed", ""))
+        except EntryBusyError as exc:
+            results.append((entry, "kept", str(exc)))
+            if not args.json:
+                print(f"hubvendor: error: {exc}", file=sys.stderr)
+    if args.json:
+        print(json.dumps([{**e.to_json(), "result": r, "reason": why} for e, r, why in results], indent=2))
+    else:
+        for entry, result, _ in results:
+            if result == "removed":
+                print(f"removed {entry.handle or entry.path}")
+    return 1 if any(r == "kept" for _, r, _ in results) else 0
+
+
+def run_dir(args: argparse.Namespace) -> int:
+    print(_cache().root)
+    return 0
