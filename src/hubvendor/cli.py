@@ -8,7 +8,7 @@ import sys
 
 from .errors import HubVendorError
 
-COMMANDS = ("resolve", "fetch", "vendor", "which", "serve", "bazel", "lock", "cache")
+COMMANDS = ("resolve", "fetch", "vendor", "which", "serve", "bazel", "lock", "cache", "doctor")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 

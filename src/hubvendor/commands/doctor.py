@@ -1,0 +1,245 @@
+"""``hubvendor doctor [--json]``: check this environment and say how to fix what is wrong.
+
+Exit codes: 0 healthy (warnings allowed), 1 at least one problem. TensorFlow is never imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import platform
+import site
+import sys
+import sysconfig
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+from ..errors import HubVendorError
+
+PTH_FILE = "hubvendor-autoload.pth"
+OK, WARNING, PROBLEM = "ok", "warning", "problem"
+
+
+@dataclass
+class Check:
+    """One finding: ``status`` is ok, warning or problem; ``fix`` says what to do when not ok."""
+
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "doctor", help="check versions, cache, settings, mirrors, autoload and vendored models",
+        description="Check this environment; every problem comes with a fix. Exit 0 healthy, 1 problems.",
+    )
+    parser.add_argument("--json", action="store_true", help="print a JSON object")
+    parser.set_defaults(func=run)
+
+
+def _version(*distributions: str) -> str | None:
+    for name in distributions:
+        try:
+            return f"{importlib.metadata.version(name)} ({name})"
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def check_versions() -> list[Check]:
+    import hubvendor
+
+    checks = [
+        Check("python", OK, f"{platform.python_version()} ({sys.executable})"),
+        Check("hubvendor", OK, _version("hubvendor") or f"{hubvendor.__version__} (not installed as a distribution)"),
+    ]
+    tensorflow = _version("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tf-nightly", "tensorflow-intel")
+    checks.append(
+        Check("tensorflow", OK, tensorflow) if tensorflow else Check(
+            "tensorflow", WARNING, "not installed: resolving and vendoring work, hubvendor.load does not",
+            "pip install tensorflow (or tensorflow-cpu) where models are loaded",
+        )
+    )
+    hub = _version("tensorflow-hub")
+    checks.append(
+        Check("tensorflow_hub", OK, hub) if hub else Check(
+            "tensorflow_hub", WARNING, "not installed: hub.load/hub.KerasLayer code cannot run here",
+            "pip install tensorflow-hub where application code uses it",
+        )
+    )
+    return checks
+
+
+def _setting(name: str, read: Callable[[], object], fix: str) -> Check:
+    try:
+        return Check(name, OK, str(read()))
+    except HubVendorError as exc:
+        return Check(name, PROBLEM, str(exc), fix)
+
+
+def check_settings() -> list[Check]:
+    from .. import settings
+    from ..cacheops import keep_recent_default
+
+    checks = [
+        _setting("load format", settings.load_format,
+                 "set TFHUB_MODEL_LOAD_FORMAT to COMPRESSED, UNCOMPRESSED or AUTO, or unset it"),
+        _setting("offline", settings.offline, "set HUBVENDOR_OFFLINE to 1 or 0"),
+        _setting("locked", settings.locked, "set HUBVENDOR_LOCKED to 1 or 0"),
+        _setting("cache max size", lambda: settings.cache_max_size() or "unlimited (no automatic pruning)",
+                 "set HUBVENDOR_CACHE_MAX_SIZE to a size such as 20GiB, or unset it"),
+        _setting("cache keep recent", lambda: f"{keep_recent_default():.0f}s",
+                 "set HUBVENDOR_CACHE_KEEP_RECENT to an age such as 10m, or unset it"),
+    ]
+    for name, read in (
+        ("connect timeout", settings.connect_timeout), ("read timeout", settings.read_timeout),
+        ("retries", settings.retries), ("max members", settings.max_members),
+        ("max unpacked size", settings.max_unpacked_bytes),
+    ):
+        checks.append(_setting(name, read, "fix or unset the HUBVENDOR_* variable named above"))
+    return checks
+
+
+def check_cache() -> list[Check]:
+    from .. import settings
+    from ..cache import Cache
+    from ..cacheops import human_size, scan
+
+    root = settings.cache_dir()
+    try:
+        offline = settings.offline()
+    except HubVendorError:
+        offline = False
+    try:
+        cache = Cache(root)
+    except (HubVendorError, ImportError) as exc:
+        return [Check("cache", PROBLEM, f"{root}: {exc}", "install hubvendor's extra for this store (hubvendor[gcs] or hubvendor[s3])")]
+    if not cache.fs.local:
+        entries = scan(cache)
+        return [Check("cache", OK, f"{root} (object store): {len(entries)} entries")]
+    existing = root
+    while not os.path.isdir(existing) and os.path.dirname(existing) != existing:
+        existing = os.path.dirname(existing)
+    writable = os.access(existing, os.W_OK | os.X_OK) and not _read_only_mount(existing)
+    if os.path.exists(root) and not os.path.isdir(root):
+        return [Check("cache", PROBLEM, f"{root} exists and is not a directory",
+                      "point TFHUB_CACHE_DIR at a directory")]
+    if not writable:
+        status = WARNING if offline else PROBLEM
+        detail = f"{root}: not writable ({'missing; ' + existing + ' is read-only' if existing != root else 'read-only'})"
+        return [Check("cache", status, detail + (": fine offline if it is pre-filled" if offline else ""),
+                      "set TFHUB_CACHE_DIR to a writable directory, or pre-fill this one and set HUBVENDOR_OFFLINE=1")]
+    if not os.path.isdir(root):
+        return [Check("cache", OK, f"{root} (not created yet; its parent is writable)")]
+    entries = scan(cache)
+    bad = [e for e in entries if e.state in ("incomplete", "corrupt")]
+    unverified = [e for e in entries if e.state == "unverified"]
+    size = sum(e.bytes for e in entries)
+    checks = [Check("cache", OK, f"{root}: writable, {len(entries)} entries, {human_size(size)}")]
+    if bad:
+        checks.append(Check("cache entries", PROBLEM, f"{len(bad)} incomplete: " + ", ".join(e.label for e in bad),
+                            "hubvendor cache verify --repair"))
+    if unverified:
+        checks.append(Check("cache entries", WARNING,
+                            f"{len(unverified)} written by tensorflow_hub without a recorded digest",
+                            "hubvendor cache adopt --all"))
+    return checks
+
+
+def _read_only_mount(path: str) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def check_mirrors() -> list[Check]:
+    from .. import mirrors, settings
+
+    path = settings.downloader_config_path()
+    if not path:
+        return [Check("mirrors", OK, "no HUBVENDOR_DOWNLOADER_CONFIG: handles are fetched from their own hosts")]
+    try:
+        mirrors.current()
+    except HubVendorError as exc:
+        return [Check("mirrors", PROBLEM, str(exc), f"fix {path} (Bazel downloader config syntax) or unset HUBVENDOR_DOWNLOADER_CONFIG")]
+    return [Check("mirrors", OK, f"{path} parses")]
+
+
+def site_dirs() -> list[str]:
+    """Where a wheel's top-level files (the .pth hook) land for this interpreter."""
+    paths = sysconfig.get_paths()
+    dirs = [paths["purelib"], paths["platlib"], *site.getsitepackages()]
+    if site.ENABLE_USER_SITE:
+        dirs.append(site.getusersitepackages())
+    return list(dict.fromkeys(dirs))
+
+
+def check_autoload() -> list[Check]:
+    """The hook file is installed and ran at this interpreter's start-up (it imports hubvendor._autoload)."""
+    from .. import settings
+
+    dirs = list(dict.fromkeys(site_dirs() + [p for p in sys.path if p]))
+    installed = [os.path.join(d, PTH_FILE) for d in dirs if os.path.isfile(os.path.join(d, PTH_FILE))]
+    ran = "hubvendor._autoload" in sys.modules
+    if not settings.autoload():
+        return [Check("autoload", OK, "HUBVENDOR_AUTOLOAD=0: tensorflow_hub is left alone "
+                      "(hubvendor.install() routes hub.load through hubvendor)")]
+    if not installed:
+        return [Check("autoload", PROBLEM,
+                      f"{PTH_FILE} is not in site-packages ({', '.join(site_dirs())}): hub.load and hub.KerasLayer "
+                      "bypass hubvendor", "reinstall hubvendor from its wheel (pip install --force-reinstall hubvendor), "
+                      "or call hubvendor.install() before using tensorflow_hub")]
+    if not ran:
+        return [Check("autoload", PROBLEM, f"{installed[0]} exists but did not run at start-up (python -S? "
+                      "not a site directory?)", "install hubvendor into this interpreter's site-packages, "
+                      "or call hubvendor.install() before using tensorflow_hub")]
+    return [Check("autoload", OK, f"on: {installed[0]} ran at start-up")]
+
+
+def check_sources() -> list[Check]:
+    from .. import manifest, settings, sources
+
+    checks = []
+    for directory in settings.vendor_path():
+        if not os.path.isfile(os.path.join(directory, manifest.FILENAME)):
+            checks.append(Check("HUBVENDOR_PATH", PROBLEM, f"{directory}: no {manifest.FILENAME}",
+                                f"run `hubvendor vendor -o {directory} HANDLE...` or remove it from HUBVENDOR_PATH"))
+    for name, source in sources.SOURCES:
+        try:
+            found = source()
+        except Exception as exc:  # a broken source breaks every resolve: report it, whatever it is
+            checks.append(Check(f"vendored ({name})", PROBLEM, f"{type(exc).__name__}: {exc}",
+                                "fix or remove the manifest named in the message"))
+            continue
+        missing = sorted(key for key, model_dir in found.items() if not os.path.isdir(model_dir))
+        if missing:
+            checks.append(Check(f"vendored ({name})", PROBLEM, f"{len(missing)} model directories missing: "
+                                + ", ".join(missing), "vendor these models again (hubvendor vendor / rebuild the wheel)"))
+        else:
+            checks.append(Check(f"vendored ({name})", OK, f"{len(found)} models" + (
+                ": " + ", ".join(sorted(found)) if found else "")))
+    return checks
+
+
+def diagnose() -> list[Check]:
+    return check_versions() + check_settings() + check_cache() + check_mirrors() + check_autoload() + check_sources()
+
+
+def run(args: argparse.Namespace) -> int:
+    checks = diagnose()
+    healthy = not any(c.status == PROBLEM for c in checks)
+    if args.json:
+        print(json.dumps({"healthy": healthy, "checks": [asdict(c) for c in checks]}, indent=2))
+    else:
+        marks = {OK: "ok  ", WARNING: "warn", PROBLEM: "FAIL"}
+        for check in checks:
+            print(f"[{marks[check.status]}] {check.name}: {check.detail}")
+            if check.fix:
+                print(f"       fix: {check.fix}")
+        print("healthy" if healthy else f"{sum(c.status == PROBLEM for c in checks)} problem(s)")
+    return 0 if healthy else 1
