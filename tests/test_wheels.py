@@ -1,0 +1,297 @@
+"""Vendoring into wheels, end to end: real pip, real build isolation, real TensorFlow.
+
+hubvendor reaches the isolated build environments as a wheel built from this checkout, next to
+hatchling/setuptools wheels downloaded once per session (``pip wheel --no-index --find-links``).
+Installs go into fresh venvs that see the running environment's packages (TensorFlow) through a
+``.pth`` file pointing at a copy of its site-packages made of symlinks, hubvendor itself left out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+import textwrap
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from hubvendor import lockfile
+from support.models import keras_dense_expected
+
+REPO = Path(__file__).resolve().parents[1]
+HALF = "https://tfhub.dev/test/half_plus_two/1"
+KERAS = "https://tfhub.dev/test/keras_dense/1"
+BACKENDS = ("hatchling", "setuptools")
+
+APP = '''\
+import json
+
+
+def main():
+    import tensorflow as tf
+    import tensorflow_hub as hub
+
+    out = {"half_plus_two": hub.load("%s")(tf.constant([1.0, 2.0])).numpy().tolist()}
+    if %r:
+        layer = hub.KerasLayer("%s")
+        out["keras_dense"] = layer(tf.constant([[1.0, 2.0, 3.0]])).numpy().tolist()
+    print("RESULT " + json.dumps(out))
+'''
+
+
+def run(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None, check: bool = True):
+    result = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, cmd))} failed ({result.returncode}):\n{result.stdout[-6000:]}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory) -> Path:
+    """hubvendor's wheel from this checkout plus everything build isolation needs, downloaded once."""
+    house = tmp_path_factory.mktemp("wheelhouse")
+    run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(house), str(REPO)])
+    (wheel,) = house.glob("hubvendor-*.whl")
+    run([sys.executable, "-m", "pip", "download", "-q", "-d", str(house),
+         "hatchling", "setuptools>=64", "wheel", "editables", str(wheel)])
+    return house
+
+
+@pytest.fixture(scope="session")
+def tf_base(tmp_path_factory) -> Path:
+    """The running environment's site-packages as symlinks, minus hubvendor (installed from wheels instead)."""
+    base = tmp_path_factory.mktemp("tf-base")
+    site = Path(sysconfig.get_paths()["purelib"])
+    for entry in site.iterdir():
+        if "hubvendor" not in entry.name.lower() and entry.suffix != ".pth":
+            (base / entry.name).symlink_to(entry)
+    return base
+
+
+def make_venv(path: Path, tf_base: Path) -> Path:
+    """A venv without pip that sees ``tf_base``; returns its python."""
+    run([sys.executable, "-m", "venv", "--without-pip", str(path)])
+    python = path / "bin" / "python"
+    purelib = run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip()
+    Path(purelib, "_tf_base.pth").write_text(f"{tf_base}\n")
+    return python
+
+
+def pip_into(python: Path, *args: str, wheelhouse: Path) -> str:
+    return run([sys.executable, "-m", "pip", "--python", str(python), *args,
+                "--no-index", "--find-links", str(wheelhouse)]).stdout
+
+
+def app_env(tmp_path: Path) -> dict[str, str]:
+    """A run-time environment with no way to download: offline, empty cache, no mirrors."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HUBVENDOR_", "TFHUB_", "PYTHON"))}
+    cache = tmp_path / "empty-cache"
+    cache.mkdir(exist_ok=True)
+    env.update(HUBVENDOR_OFFLINE="1", TFHUB_CACHE_DIR=str(cache), TF_CPP_MIN_LOG_LEVEL="3")
+    return env
+
+
+def write_project(
+    path: Path, name: str, backend: str, models: list, *, keras: bool, extra: str = "", deps: str = '"tensorflow-hub"'
+) -> Path:
+    package = name.replace("-", "_")
+    (path / "src" / package).mkdir(parents=True)
+    (path / "src" / package / "__init__.py").write_text(APP % (HALF, keras, KERAS))
+    entries = ",\n  ".join(m if m.startswith("{") else json.dumps(m) for m in models)
+    if backend == "hatchling":
+        build = f"""[build-system]
+requires = ["hatchling", "hubvendor"]
+build-backend = "hatchling.build"
+
+[tool.hatch.build.targets.wheel]
+packages = ["src/{package}"]
+
+[tool.hatch.build.hooks.hubvendor]
+"""
+    else:
+        build = f"""[build-system]
+requires = ["setuptools>=64", "hubvendor"]
+build-backend = "setuptools.build_meta"
+
+[tool.setuptools]
+package-dir = {{"" = "src"}}
+packages = ["{package}"]
+"""
+    (path / "pyproject.toml").write_text(f"""{build}
+[project]
+name = "{name}"
+version = "1.0"
+dependencies = [{deps}]
+
+[tool.hubvendor]
+models = [
+  {entries},
+]
+{extra}""")
+    return path
+
+
+def lock(project: Path, env: dict[str, str]) -> None:
+    run([sys.executable, "-m", "hubvendor", "lock", "--project", str(project)], env=env)
+
+
+def build_wheel(project: Path, out: Path, env: dict[str, str], wheelhouse: Path, *, check: bool = True):
+    return run([sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--no-index", "--find-links", str(wheelhouse),
+                "--no-cache-dir", "-w", str(out), str(project)], env=env, check=check)
+
+
+def result_of(output: str) -> dict:
+    (line,) = [line for line in output.splitlines() if line.startswith("RESULT ")]
+    return json.loads(line[len("RESULT "):])
+
+
+def check_wheel(path: Path, dist: str) -> None:
+    """Models stored, manifest at hubvendor.d/<dist>.json, Requires-Dist on hubvendor, RECORD complete."""
+    with zipfile.ZipFile(path) as whl:
+        infos = {i.filename: i for i in whl.infolist()}
+        models = [i for n, i in infos.items() if n.startswith(f"hubvendor.d/{dist}/")]
+        assert len(models) == 8 and all(i.compress_type == zipfile.ZIP_STORED for i in models)
+        manifest = json.loads(whl.read(f"hubvendor.d/{dist}.json"))
+        assert sorted(manifest["models"]) == [HALF, KERAS]
+        assert all(e["path"].startswith(f"{dist}/") for e in manifest["models"].values())
+        (metadata,) = [n for n in infos if n.endswith(".dist-info/METADATA")]
+        assert "Requires-Dist: hubvendor>=" in whl.read(metadata).decode()
+        (record,) = [n for n in infos if n.endswith(".dist-info/RECORD")]
+        recorded = {line.split(",")[0] for line in whl.read(record).decode().splitlines()}
+        assert recorded == set(infos)
+        assert names_sorted(list(infos))
+
+
+def names_sorted(names: list[str]) -> bool:
+    payload = [n for n in names if ".dist-info/" not in n]
+    return payload == sorted(payload) and names[-1].endswith(".dist-info/RECORD")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_wheel_vendors_models_and_runs_offline(backend, tmp_path, hub_server, hub_env, wheelhouse, tf_base):
+    """Must-show 1 and 2: pip wheel under build isolation; the wheel runs hub.load offline; rebuilds are identical."""
+    project = write_project(tmp_path / "proj", "demo-app", backend, [HALF, KERAS], keras=True)
+    lock(project, hub_env)
+    first = build_wheel(project, tmp_path / "out1", hub_env, wheelhouse)
+    assert f"hubvendor: {HALF}: sha256" in first.stdout  # progress visible under pip wheel -v
+    downloads = hub_server.downloads()
+    second = build_wheel(project, tmp_path / "out2", hub_env, wheelhouse)
+    assert hub_server.downloads() == downloads, "a warm cache must mean no network"
+    assert "hubvendor: warning" not in first.stdout + second.stdout
+    (wheel1,) = (tmp_path / "out1").glob("*.whl")
+    (wheel2,) = (tmp_path / "out2").glob("*.whl")
+    assert wheel1.read_bytes() == wheel2.read_bytes()
+    check_wheel(wheel1, "demo_app")
+
+    hub_server.stop()
+    python = make_venv(tmp_path / "venv", tf_base)
+    pip_into(python, "install", str(wheel1), wheelhouse=wheelhouse)
+    out = run([str(python), "-c", "import demo_app; demo_app.main()"], env=app_env(tmp_path), cwd=tmp_path).stdout
+    assert result_of(out) == {"half_plus_two": [2.5, 3.0], "keras_dense": keras_dense_expected([[1.0, 2.0, 3.0]])}
+
+
+def test_unlocked_handle_warns_with_digest(tmp_path, hub_server, hub_env, wheelhouse):
+    project = write_project(tmp_path / "proj", "loose-app", "hatchling", [HALF], keras=False)
+    result = build_wheel(project, tmp_path / "out", hub_env, wheelhouse)
+    assert f"hubvendor: warning: {HALF} is not in hubvendor.lock; pin it with `hubvendor lock` (archive sha256 " in result.stdout
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_lock_mismatch_fails_and_leaves_no_wheel(backend, tmp_path, hub_server, hub_env, wheelhouse):
+    """Must-show 3: a lock whose sha256 differs from the served bytes fails the build, naming both digests."""
+    project = write_project(tmp_path / "proj", "bad-app", backend, [HALF], keras=False)
+    lock(project, hub_env)
+    real = lockfile.load(project / "hubvendor.lock").models[0]
+    wrong = "0" * 64
+    text = (project / "hubvendor.lock").read_text()
+    (project / "hubvendor.lock").write_text(text.replace(real.sha256, wrong))
+    (Path(hub_env["TFHUB_CACHE_DIR"])).rename(tmp_path / "old-cache")  # force a real download too
+    result = build_wheel(project, tmp_path / "out", hub_env, wheelhouse, check=False)
+    assert result.returncode != 0
+    error = next(line for line in result.stdout.splitlines() if line.strip().startswith("hubvendor.errors."))
+    assert HALF in error and wrong in error and real.sha256 in error, error
+    assert not list(tmp_path.glob("out/*.whl"))
+
+
+@pytest.mark.parametrize("how", ["pyproject", "environment"])
+def test_locked_requires_every_handle_pinned(how, tmp_path, hub_server, hub_env, wheelhouse):
+    """Must-show 3: ``locked = true`` (or HUBVENDOR_LOCKED=1) with an unpinned handle fails before any download."""
+    extra = "locked = true\n" if how == "pyproject" else ""
+    env = dict(hub_env, HUBVENDOR_LOCKED="1") if how == "environment" else hub_env
+    project = write_project(tmp_path / "proj", "strict-app", "hatchling", [HALF], keras=False, extra=extra)
+    result = build_wheel(project, tmp_path / "out", env, wheelhouse, check=False)
+    assert result.returncode != 0
+    assert f"handle {HALF!r} is not pinned and locking is required" in result.stdout
+    assert hub_server.downloads() == 0
+    assert not list(tmp_path.glob("out/*.whl"))
+
+
+def test_two_wheels_side_by_side_then_uninstall_one(tmp_path, hub_server, hub_env, wheelhouse, tf_base):
+    """Must-show 4: two wheels vendoring overlapping models coexist; removing one leaves the other working."""
+    one = write_project(tmp_path / "one", "app-one", "hatchling", [HALF], keras=False)
+    two = write_project(tmp_path / "two", "app-two", "setuptools", [HALF, KERAS], keras=True)
+    for project in (one, two):
+        lock(project, hub_env)
+        build_wheel(project, tmp_path / "out", hub_env, wheelhouse)
+    hub_server.stop()
+    python = make_venv(tmp_path / "venv", tf_base)
+    pip_into(python, "install", *map(str, sorted((tmp_path / "out").glob("*.whl"))), wheelhouse=wheelhouse)
+    env = app_env(tmp_path)
+    probe = "import hubvendor, sys; print('PATH', hubvendor.resolve(sys.argv[1]))"
+    site = run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip()
+    assert sorted(p.name for p in Path(site, "hubvendor.d").glob("*.json")) == ["app_one.json", "app_two.json"]
+    assert result_of(run([str(python), "-c", "import app_one; app_one.main()"], env=env, cwd=tmp_path).stdout)[
+        "half_plus_two"] == [2.5, 3.0]
+    run([sys.executable, "-m", "pip", "--python", str(python), "uninstall", "-y", "app-one"])
+    assert not Path(site, "hubvendor.d", "app_one.json").exists()
+    assert not [p for p in Path(site, "hubvendor.d").rglob("*") if p.is_file() and "app_one" in str(p)]
+    for handle in (HALF, KERAS):
+        out = run([str(python), "-c", probe, handle], env=env, cwd=tmp_path).stdout
+        assert str(Path(site, "hubvendor.d", "app_two")) in out
+    out = run([str(python), "-c", "import app_two; app_two.main()"], env=env, cwd=tmp_path).stdout
+    assert result_of(out) == {"half_plus_two": [2.5, 3.0], "keras_dense": keras_dense_expected([[1.0, 2.0, 3.0]])}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_editable_install_resolves_vendored_models(backend, tmp_path, hub_server, hub_env, wheelhouse, tf_base):
+    """Must-show 5: ``pip install -e`` writes a manifest pointing at models staged in <project>/build/hubvendor."""
+    # From source, pip takes dependencies from the backend's prepared metadata, which build hooks cannot
+    # change (docs/wheels.md): projects installed from source declare hubvendor themselves.
+    project = write_project(tmp_path / "proj", "edit-app", backend, [HALF], keras=False,
+                            deps='"tensorflow-hub", "hubvendor"')
+    lock(project, hub_env)
+    python = make_venv(tmp_path / "venv", tf_base)
+    run([sys.executable, "-m", "pip", "--python", str(python), "install", "-e", str(project),
+         "--no-index", "--find-links", str(wheelhouse)], env=hub_env)
+    hub_server.stop()
+    staged = project / "build" / "hubvendor" / "edit_app"
+    out = run([str(python), "-c", f"import hubvendor; print('PATH', hubvendor.resolve({HALF!r}))"],
+              env=app_env(tmp_path), cwd=tmp_path).stdout
+    assert str(staged / "models") in out
+    out = run([str(python), "-c", "import edit_app; edit_app.main()"], env=app_env(tmp_path), cwd=tmp_path).stdout
+    assert result_of(out) == {"half_plus_two": [2.5, 3.0]}
+
+
+def test_setuptools_plugin_ignores_projects_without_table(tmp_path, wheelhouse):
+    """The setuptools entry point is harmless for projects that do not declare [tool.hubvendor]."""
+    project = tmp_path / "plain"
+    (project / "src" / "plain").mkdir(parents=True)
+    (project / "src" / "plain" / "__init__.py").write_text("")
+    (project / "pyproject.toml").write_text(textwrap.dedent("""\
+        [build-system]
+        requires = ["setuptools>=64", "hubvendor"]
+        build-backend = "setuptools.build_meta"
+
+        [project]
+        name = "plain"
+        version = "1.0"
+        """))
+    build_wheel(project, tmp_path / "out", dict(os.environ), wheelhouse)
+    (wheel,) = (tmp_path / "out").glob("*.whl")
+    with zipfile.ZipFile(wheel) as whl:
+        assert not [n for n in whl.namelist() if n.startswith("hubvendor.d")]
+        assert "hubvendor" not in whl.read("plain-1.0.dist-info/METADATA").decode()
