@@ -35,6 +35,7 @@ Control endpoints (not counted as requests):
                                                answer with this body instead of the archive
   ``{"kind": "ignore_range"}``                 answer a Range request with the full body (200)
   ``{"kind": "redirect_loop"}``                302 into ``/_loop/0`` <-> ``/_loop/1``, forever
+  ``{"kind": "throttle", "rate": B}``          send the body at about B bytes per second (16 KiB writes)
 """
 
 from __future__ import annotations
@@ -61,8 +62,9 @@ FORMAT_QUERY = "tf-hub-format"
 STORAGE_PREFIX = "_storage/"
 LOOP_PREFIX = "_loop/"
 FAULT_KINDS = (
-    "reset", "stall", "truncate", "corrupt", "status", "replace_body", "ignore_range", "redirect_loop"
+    "reset", "stall", "truncate", "corrupt", "status", "replace_body", "ignore_range", "redirect_loop", "throttle"
 )
+THROTTLE_WRITE = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,8 @@ class HubState:
                 raise ValueError(f"unknown fault kind {fault.get('kind')!r}; expected one of {', '.join(FAULT_KINDS)}")
             if fault["kind"] == "status" and not isinstance(fault.get("code"), int):
                 raise ValueError("a status fault needs an integer 'code'")
+            if fault["kind"] == "throttle" and not (isinstance(fault.get("rate"), (int, float)) and fault["rate"] > 0):
+                raise ValueError("a throttle fault needs a positive 'rate' (bytes per second)")
         with self._lock:
             self._faults.extend(dict(f, times=int(f.get("times", 1))) for f in faults)
 
@@ -375,8 +379,9 @@ class HubRequestHandler(http.server.BaseHTTPRequestHandler):
             stop = min(length, at) if kind in ("reset", "truncate") else length
             f.seek(start)
             sent = 0
+            step = THROTTLE_WRITE if kind == "throttle" else CHUNK
             while sent < stop:
-                chunk_end = min(stop, sent + CHUNK)
+                chunk_end = min(stop, sent + step)
                 if kind == "stall" and sent < at < chunk_end:
                     chunk_end = at
                 chunk = f.read(chunk_end - sent)
@@ -386,6 +391,8 @@ class HubRequestHandler(http.server.BaseHTTPRequestHandler):
                     time.sleep(float(fault.get("seconds", 1)))
                 self.wfile.write(chunk)
                 sent += len(chunk)
+                if kind == "throttle":
+                    time.sleep(len(chunk) / float(fault["rate"]))
             if kind == "stall" and sent == at == length:
                 time.sleep(float(fault.get("seconds", 1)))
         if kind == "reset":
