@@ -124,6 +124,8 @@ def _http_key(url: str) -> str:
         raise InvalidHandleError(f"handle {url!r}: URL without a host; {_EXPECTED}")
     if parts.username or parts.password:
         raise InvalidHandleError(f"handle {url!r}: credentials in URLs are not supported; {_EXPECTED}")
+    if ":" in host:  # an IPv6 literal keeps its brackets, or the key would not parse again
+        host = f"[{host}]"
     netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
     path = re.sub(r"/{2,}", "/", parts.path).rstrip("/")
     if host == "tfhub.dev":
