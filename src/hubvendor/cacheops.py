@@ -366,9 +366,10 @@ def sweep(cache: Cache, *, dry_run: bool = False) -> list[str]:
             with contextlib.suppress(FileNotFoundError):
                 contents = fs.read_text(lock)
                 if lock_is_stale(cache, lock, contents):
-                    swept.append(lock)
+                    staging = f"{lock[:-len('.lock')]}.{parse_lock_contents(contents)[2]}.tmp"
+                    swept += [lock, staging] if fs.exists(staging) else [lock]
                     if not dry_run:
-                        cache._break_lock(lock, contents, f"{lock[:-len('.lock')]}.{parse_lock_contents(contents)[2]}.tmp")
+                        cache._break_lock(lock, contents, staging)
     timeout = settings.env_number("HUBVENDOR_LOCK_TIMEOUT", 60.0)
     for name in sorted(fs.listdir(cache.root)):
         path = fs.join(cache.root, name)

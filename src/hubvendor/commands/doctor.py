@@ -122,12 +122,12 @@ def check_cache() -> list[Check]:
         entries = scan(cache)
         return [Check("cache", OK, f"{root} (object store): {len(entries)} entries")]
     existing = root
-    while not os.path.isdir(existing) and os.path.dirname(existing) != existing:
+    while not os.path.exists(existing) and os.path.dirname(existing) != existing:
         existing = os.path.dirname(existing)
-    writable = os.access(existing, os.W_OK | os.X_OK) and not _read_only_mount(existing)
-    if os.path.exists(root) and not os.path.isdir(root):
-        return [Check("cache", PROBLEM, f"{root} exists and is not a directory",
+    if not os.path.isdir(existing):
+        return [Check("cache", PROBLEM, f"{root}: {existing} exists and is not a directory",
                       "point TFHUB_CACHE_DIR at a directory")]
+    writable = os.access(existing, os.W_OK | os.X_OK) and not _read_only_mount(existing)
     if not writable:
         status = WARNING if offline else PROBLEM
         detail = f"{root}: not writable ({'missing; ' + existing + ' is read-only' if existing != root else 'read-only'})"
