@@ -160,7 +160,7 @@ def _models_dir(table: dict, prefix: str) -> str:
         raise ConfigError(f"{prefix} models-dir = {value!r}: {expected}")
     path = PurePosixPath(value)
     parts = path.parts
-    if path.is_absolute() or "\\" in value or any(p in ("..", ".") for p in parts):
+    if not parts or path.is_absolute() or "\\" in value or any(p in ("..", ".") for p in parts):
         raise ConfigError(f"{prefix} models-dir = {value!r}: {expected}")
     if parts[0].endswith((".dist-info", ".data")):
         raise ConfigError(f"{prefix} models-dir = {value!r}: must not be inside the .dist-info or .data directory")
