@@ -70,7 +70,9 @@ def parse_size(text: str, what: str) -> int:
     if not match:
         raise ConfigError(f"{what}={text!r}: expected a size such as 1000, 512M or 2GiB")
     number, unit, _ = match.groups()
-    return int(float(number) * 1024 ** " kmgt".index(unit.lower() or " "))
+    from fractions import Fraction
+
+    return int(Fraction(number) * 1024 ** " kmgt".index(unit.lower() or " "))  # exact: no float overflow
 
 
 def cache_dir() -> str:
