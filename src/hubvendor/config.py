@@ -77,6 +77,8 @@ def load(project_dir: str | os.PathLike) -> Config | None:
         raise ConfigError(f"{path}: cannot read ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise ConfigError(f"{path}: not valid TOML (values nested too deeply)") from None
     tool = data.get("tool", {})
     if not isinstance(tool, dict) or "hubvendor" not in tool:
         return None

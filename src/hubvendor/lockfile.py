@@ -67,6 +67,8 @@ def load(path: str | os.PathLike) -> Lock:
         raise ConfigError(f"{path}: cannot read lock file ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise ConfigError(f"{path}: not valid TOML (values nested too deeply)") from None
     return parse(data, str(path))
 
 
