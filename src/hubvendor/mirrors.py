@@ -147,7 +147,7 @@ def _compile_rewrite(regex: str, replacement: str, where: str) -> Rewrite:
     """Compile a rule; the replacement uses Java's syntax: ``$1``, ``${name}``, ``\\$`` for a literal."""
     try:
         pattern = re.compile(regex)
-    except re.error as exc:
+    except (re.error, OverflowError, RecursionError) as exc:  # huge repeat counts, deep nesting
         raise ConfigError(f"{where}: invalid regex in `rewrite` {regex!r}: {exc}") from None
     template: list[tuple[bool, str | int]] = []
     position = 0
