@@ -11,7 +11,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 
-from .errors import ConfigError
+from .errors import ConfigError, InvalidHandleError
 from .handle import normalise
 
 FORMAT = "hubvendor-manifest/1"
@@ -46,7 +46,7 @@ def parse(text: str, source: str) -> Manifest:
     """Parse manifest JSON; ``source`` names the file in errors."""
     try:
         data = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: arrays/objects nested too deeply
         raise ConfigError(f"{source}: not valid JSON ({exc})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ConfigError(f"{source}: expected a JSON object with \"format\": \"{FORMAT}\"")
@@ -69,7 +69,10 @@ def parse(text: str, source: str) -> Manifest:
                     raise ConfigError(f"{source}: models[{key!r}]: missing key {name!r}")
             elif not isinstance(values[name], kind) or isinstance(values[name], bool):
                 raise ConfigError(f"{source}: models[{key!r}].{name}: expected {kind.__name__}")
-        manifest.add(ManifestEntry(**values))
+        try:
+            manifest.add(ManifestEntry(**values))
+        except InvalidHandleError as exc:
+            raise ConfigError(f"{source}: models[{key!r}].handle: {exc}") from None
     return manifest
 
 
