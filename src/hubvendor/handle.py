@@ -100,6 +100,8 @@ def parse(handle: object) -> Handle:
         path = urllib.parse.unquote(urllib.parse.urlparse(handle).path)
         if not path:
             raise InvalidHandleError(f"handle {handle!r}: file:// URL without a path; {_EXPECTED}")
+        if any(ord(c) < 32 or c == "\x7f" for c in path):
+            raise InvalidHandleError(f"handle {handle!r}: percent-encoded control characters in the path; {_EXPECTED}")
         return Handle(handle, "path", os.path.normpath(path))
     if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]+://", handle):
         scheme = handle.split("://", 1)[0]
