@@ -130,6 +130,7 @@ def _http_key(url: str) -> str:
         host = f"[{host}]"
     netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
     path = re.sub(r"/{2,}", "/", parts.path).rstrip("/")
+    path = "".join(urllib.parse.quote(c) if c.isspace() else c for c in path)  # as sent; a key never ends in a space
     if host == "tfhub.dev":
         _check_tfhub_path(url, path)
     if host in ("kaggle.com", "www.kaggle.com"):
