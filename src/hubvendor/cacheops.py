@@ -425,7 +425,7 @@ def prune(
             try:
                 remove(cache, entry, keep_recent=keep_recent)
             except EntryBusyError as exc:
-                result.skipped.append((entry, str(exc)))
+                result.skipped.append((entry, str(exc).removeprefix(f"{entry.label}: ")))
                 continue
         result.removed.append(entry)
         total -= entry.bytes
