@@ -38,16 +38,14 @@ def sh(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
 
 
-def timed(cmd: list[str], **kwargs) -> tuple[float, int]:
-    """Wall seconds and peak RSS (MiB) of a child process."""
+def timed(cmd: list[str], **kwargs) -> float:
+    """Wall seconds of a child process."""
     start = time.perf_counter()
-    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
-    output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
+    result = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
     elapsed = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{output[-4000:]}")
-    return elapsed, usage.ru_maxrss // 1024
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{result.stdout[-4000:]}")
+    return elapsed
 
 
 def make_model(root: Path, size_mib: int) -> None:
@@ -111,21 +109,20 @@ def write_projects(work: Path, model_dir: Path) -> dict[str, Path]:
     return projects
 
 
-def build(python: Path, project: Path, out: Path, env: dict[str, str]) -> tuple[float, int, Path]:
+def build(python: Path, project: Path, out: Path, env: dict[str, str]) -> tuple[float, Path]:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir()
     code = f"from hatchling.build import build_wheel; build_wheel({str(out)!r})"
-    seconds, rss = timed([str(python), "-c", code], cwd=project, env=env)
+    seconds = timed([str(python), "-c", code], cwd=project, env=env)
     (wheel,) = out.glob("*.whl")
-    return seconds, rss, wheel
+    return seconds, wheel
 
 
 def install(wheel: Path, target: Path, base: Path) -> float:
     shutil.rmtree(target, ignore_errors=True)
     python = venv(target, base)
-    seconds, _ = timed([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps",
-                        "--no-index", "--no-cache-dir", str(wheel)])
-    return seconds
+    return timed([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps",
+                  "--no-index", "--no-cache-dir", str(wheel)])
 
 
 def main() -> None:
@@ -154,23 +151,22 @@ def main() -> None:
         sh([str(python), "-m", "hubvendor", "lock", "--project", str(projects["hubvendor"])], env=env)
     env["HUBVENDOR_OFFLINE"] = "1"  # the builds below read the warm cache only
 
-    results: dict[str, dict[str, list[float]]] = {v: {"build": [], "install": [], "rss": [], "size": []} for v in projects}
+    results: dict[str, dict[str, list[float]]] = {v: {"build": [], "install": [], "size": []} for v in projects}
     for run in range(args.runs):
         for variant in (("hubvendor", "deflate") if run % 2 == 0 else ("deflate", "hubvendor")):
-            seconds, rss, wheel = build(python, projects[variant], work / f"out-{variant}", env)
+            seconds, wheel = build(python, projects[variant], work / f"out-{variant}", env)
             installed = install(wheel, work / f"venv-{variant}", work / "base")
             row = results[variant]
             row["build"].append(seconds)
             row["install"].append(installed)
-            row["rss"].append(rss)
             row["size"].append(wheel.stat().st_size / 2**20)
             print(f"run {run + 1} {variant:9s} build {seconds:6.2f} s  install {installed:5.2f} s  "
-                  f"peak RSS {rss} MiB  wheel {wheel.stat().st_size / 2**20:.0f} MiB", flush=True)
+                  f"wheel {wheel.stat().st_size / 2**20:.0f} MiB", flush=True)
 
     med = {v: {k: statistics.median(vals) for k, vals in r.items()} for v, r in results.items()}
     print(f"\n{args.size_mib} MiB model, median of {args.runs} alternating runs (hatchling build_wheel, warm cache)")
     print(f"{'':14s}{'hubvendor':>12s}{'deflate':>12s}{'ratio':>9s}")
-    for key, unit in (("build", "s"), ("install", "s"), ("rss", "MiB"), ("size", "MiB")):
+    for key, unit in (("build", "s"), ("install", "s"), ("size", "MiB")):
         a, b = med["hubvendor"][key], med["deflate"][key]
         print(f"{key + ' (' + unit + ')':14s}{a:12.2f}{b:12.2f}{a / b:9.2f}")
     ratio = med["hubvendor"]["build"] / med["deflate"]["build"]

@@ -295,3 +295,70 @@ def test_setuptools_plugin_ignores_projects_without_table(tmp_path, wheelhouse):
     with zipfile.ZipFile(wheel) as whl:
         assert not [n for n in whl.namelist() if n.startswith("hubvendor.d")]
         assert "hubvendor" not in whl.read("plain-1.0.dist-info/METADATA").decode()
+
+
+# -- the wheel rewriter on its own (fast) ---------------------------------------------------------
+
+
+def small_wheel(path: Path, metadata: str = "Metadata-Version: 2.1\nName: w\nVersion: 1\n") -> Path:
+    with zipfile.ZipFile(path, "w") as whl:
+        whl.writestr("w/__init__.py", "")
+        whl.writestr("w-1.dist-info/METADATA", metadata)
+        whl.writestr("w-1.dist-info/RECORD", "")
+    return path
+
+
+@pytest.mark.parametrize(
+    "metadata, added",
+    [
+        ("Metadata-Version: 2.1\nName: w\n", True),
+        ("Metadata-Version: 2.1\nName: w\nRequires-Dist: HubVendor>=0.1\n\nbody\n", False),
+        ("Metadata-Version: 2.1\nName: w\nRequires-Dist: hubvendor; extra == 'x'\n\nbody\n", True),
+    ],
+)
+def test_add_requirement(metadata, added):
+    from hubvendor.build.wheel import add_requirement
+
+    out = add_requirement(metadata.encode(), "hubvendor>=0.1.0", "hubvendor").decode()
+    assert ("Requires-Dist: hubvendor>=0.1.0" in out) is added
+    assert out.partition("\n\n")[2] == metadata.partition("\n\n")[2]  # the description is untouched
+
+
+def test_rewrite_is_reproducible_and_honours_source_date_epoch(tmp_path, monkeypatch):
+    from hubvendor.build.wheel import ExtraFile, rewrite, tree_files
+
+    model = tmp_path / "model"
+    (model / "variables").mkdir(parents=True)
+    (model / "saved_model.pb").write_bytes(b"pb")
+    (model / "variables" / "v.data").write_bytes(os.urandom(3 << 20))
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    outputs = []
+    for name in ("a", "b"):
+        path = small_wheel(tmp_path / f"{name}.whl")
+        extra = tree_files(str(model), "hubvendor.d/w/m") + [ExtraFile("hubvendor.d/w.json", data=b"{}")]
+        seen = []
+        rewrite(str(path), extra, requirement=("hubvendor>=1", "hubvendor"), check=seen.extend)
+        assert sorted(h.arcname for h in seen) == ["hubvendor.d/w/m/saved_model.pb", "hubvendor.d/w/m/variables/v.data"]
+        outputs.append(path.read_bytes())
+    assert outputs[0] == outputs[1]
+    with zipfile.ZipFile(tmp_path / "a.whl") as whl:
+        assert {i.date_time for i in whl.infolist()} == {(2023, 11, 14, 22, 13, 20)}
+        assert whl.getinfo("hubvendor.d/w/m/variables/v.data").compress_type == zipfile.ZIP_STORED
+        assert whl.namelist()[-1] == "w-1.dist-info/RECORD"
+
+
+def test_rewrite_failure_keeps_original(tmp_path):
+    from hubvendor.build.wheel import ExtraFile, rewrite
+    from hubvendor.errors import ConfigError
+
+    path = small_wheel(tmp_path / "w.whl")
+    before = path.read_bytes()
+    with pytest.raises(ConfigError, match="clashes"):
+        rewrite(str(path), [ExtraFile("w/__init__.py", data=b"x")])
+
+    def refuse(_hashes):
+        raise ValueError("no")
+
+    with pytest.raises(ValueError):
+        rewrite(str(path), [ExtraFile("hubvendor.d/w.json", data=b"{}")], check=refuse)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["w.whl"]
