@@ -74,3 +74,71 @@ def test_duplicate_keys(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="run `hubvendor lock`"):
         lockfile.load(tmp_path / "hubvendor.lock")
+
+
+# -- `hubvendor lock` against the test server ----------------------------------------------------
+
+HALF = "https://tfhub.dev/test/half_plus_two/1"
+KERAS = "https://tfhub.dev/test/keras_dense/1"
+
+
+def cli(*args: str, env: dict[str, str]):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "hubvendor", "lock", *args], env=env, capture_output=True, text=True)
+
+
+def project(tmp_path, *handles: str, extra: str = ""):
+    models = ", ".join(f'"{h}"' for h in handles)
+    (tmp_path / "pyproject.toml").write_text(f"[project]\nname = 'p'\n\n[tool.hubvendor]\nmodels = [{models}]\n{extra}")
+    return tmp_path
+
+
+def test_lock_check_upgrade_verify(tmp_path, model_root, hub_env, monkeypatch):
+    import shutil
+
+    from support.server import HubServer, write_mirror_config
+
+    root = tmp_path / "root"
+    shutil.copytree(model_root / "test" / "half_plus_two", root / "test" / "half_plus_two")
+    shutil.copytree(model_root / "test" / "keras_dense", root / "test" / "keras_dense")
+    (tmp_path / "proj").mkdir()
+    proj = project(tmp_path / "proj", HALF)
+    with HubServer(root) as server:
+        env = dict(hub_env, HUBVENDOR_DOWNLOADER_CONFIG=str(write_mirror_config(tmp_path / "m.cfg", server.url)))
+        assert cli("--project", str(proj), env=env).returncode == 0
+        text = (proj / "hubvendor.lock").read_text()
+        entry = lockfile.load(proj / "hubvendor.lock").models[0]
+        assert entry.url == HALF + "?tf-hub-format=compressed"  # canonical, not the mirror
+        assert cli("--project", str(proj), "--check", "--verify", env=env).returncode == 0
+        assert cli("--project", str(proj), env=env).returncode == 0 and (proj / "hubvendor.lock").read_text() == text
+
+        project(proj, HALF, KERAS)
+        result = cli("--project", str(proj), "--check", env=env)
+        assert result.returncode == 1 and f"{KERAS} is declared in pyproject.toml but not locked" in result.stderr
+        assert cli("--project", str(proj), env=env).returncode == 0
+        assert [m.handle for m in lockfile.load(proj / "hubvendor.lock").models] == [HALF, KERAS]
+        project(proj, KERAS)
+        result = cli("--project", str(proj), "--check", env=env)
+        assert result.returncode == 1 and f"{HALF} is locked but no longer declared" in result.stderr
+        project(proj, HALF, KERAS)
+
+        # The model changes upstream: --check alone cannot see it, --verify can; --upgrade re-pins it.
+        with open(root / "test" / "half_plus_two" / "1" / "variables" / "variables.index", "ab") as f:
+            f.write(b"\0")
+        assert cli("--project", str(proj), "--check", env=env).returncode == 0
+        result = cli("--project", str(proj), "--check", "--verify", env=env)
+        assert result.returncode == 1 and f"{HALF}: sha256 changed upstream: locked {entry.sha256}" in result.stderr
+        result = cli("--project", str(proj), "--upgrade", HALF, env=env)
+        assert result.returncode == 0 and f"updated  {HALF}" in result.stdout
+        upgraded = lockfile.load(proj / "hubvendor.lock").get(HALF)
+        assert upgraded.sha256 != entry.sha256
+        assert cli("--project", str(proj), "--check", "--verify", env=env).returncode == 0
+        monkeypatch.setenv("TFHUB_CACHE_DIR", env["TFHUB_CACHE_DIR"])
+        from hubvendor.cache import Cache
+
+        assert Cache().lookup(HALF) is None  # the stale cache entry went with the upgrade
+
+        result = cli("--project", str(proj), "--upgrade", "https://tfhub.dev/x/y/1", env=env)
+        assert result.returncode == 1 and "not declared" in result.stderr

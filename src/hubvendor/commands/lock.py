@@ -18,7 +18,7 @@ from .. import config, lockfile
 from ..cli import EXIT_FAILURE, EXIT_OK
 from ..config import Config, ModelDecl
 from ..errors import ConfigError
-from ..handle import normalise, parse
+from ..handle import Handle, normalise, parse
 from ..lockfile import Lock, LockedModel
 
 
@@ -109,7 +109,9 @@ def relock(cfg: Config, old: Lock, *, upgrade: list[str], jobs: int) -> Lock:
             to_fetch.append(decl)
     fetched = fetch_all([ModelSpec(d.handle, d.sha256) for d in to_fetch], jobs=jobs)
     for item in fetched:
-        kept[item.handle.key] = LockedModel(item.spec.handle, item.handle.key, item.url, item.sha256, item.size, item.tree_digest)
+        kept[item.handle.key] = LockedModel(
+            item.spec.handle, item.handle.key, lock_url(item.handle, item.url), item.sha256, item.size, item.tree_digest
+        )
     upgraded = [declared[k] for k in sorted(upgrade_keys)]
     for decl, now in zip(upgraded, _fresh_all([d.handle for d in upgraded], jobs)):
         if decl.sha256 and decl.sha256 != now.sha256:
@@ -118,7 +120,33 @@ def relock(cfg: Config, old: Lock, *, upgrade: list[str], jobs: int) -> Lock:
                 f"models but now downloads as {now.sha256}; update or drop the inline pin"
             )
         kept[decl.key] = now
+        _drop_stale_cache_entry(now)
     return Lock(sorted(kept.values(), key=lambda m: m.key))
+
+
+def lock_url(handle: Handle, fetched: str) -> str:
+    """The URL to pin: where the download ended up after redirects, unless the downloader config sent
+    it to a mirror; then the canonical archive URL (mirrors apply again wherever the lock is used)."""
+    from ..mirrors import candidates
+
+    canonical = handle.compressed_url()
+    return fetched if candidates(canonical)[:1] == [canonical] else canonical
+
+
+def _drop_stale_cache_entry(model: LockedModel) -> None:
+    """After an upgrade, remove a cache entry holding other bytes, so the next build downloads the new ones."""
+    from .. import cacheops
+    from ..cache import Cache
+
+    cache = Cache()
+    descriptor = cache.read_descriptor(model.handle)
+    if not descriptor or not descriptor.archive_sha256 or descriptor.archive_sha256 == model.sha256:
+        return
+    try:
+        cacheops.remove(cache, cacheops.describe(cache, parse(model.handle).cache_name))
+    except cacheops.EntryBusyError as exc:
+        print(f"hubvendor: warning: {model.handle}: the cache still holds the old bytes ({exc}); "
+              "builds fail until `hubvendor cache rm` removes them", file=sys.stderr)
 
 
 def _fresh_all(handles: list[str], jobs: int) -> list[LockedModel]:
@@ -133,7 +161,7 @@ def _fresh(handle: str) -> LockedModel:
     parsed = parse(handle)
     with tempfile.TemporaryDirectory(prefix="hubvendor-lock-") as tmp:
         result = fetch_archive(parsed, tmp)
-    return LockedModel(handle, parsed.key, result.url, result.sha256, result.size, result.tree_digest)
+    return LockedModel(handle, parsed.key, lock_url(parsed, result.url), result.sha256, result.size, result.tree_digest)
 
 
 def _report(old: Lock, new: Lock) -> None:
