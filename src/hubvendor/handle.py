@@ -100,13 +100,21 @@ def parse(handle: object) -> Handle:
         path = urllib.parse.unquote(urllib.parse.urlparse(handle).path)
         if not path:
             raise InvalidHandleError(f"handle {handle!r}: file:// URL without a path; {_EXPECTED}")
-        if any(ord(c) < 32 or c == "\x7f" for c in path):
-            raise InvalidHandleError(f"handle {handle!r}: percent-encoded control characters in the path; {_EXPECTED}")
-        return Handle(handle, "path", os.path.normpath(path))
+        return _local_path(handle, path)
     if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]+://", handle):
         scheme = handle.split("://", 1)[0]
         raise InvalidHandleError(f"handle {handle!r}: unsupported scheme {scheme!r}; {_EXPECTED}")
-    return Handle(handle, "path", os.path.normpath(handle))
+    return _local_path(handle, handle)
+
+
+def _local_path(handle: str, path: str) -> Handle:
+    """A path handle; its key must parse again (``a /.`` normalises to ``a ``, ``file:///a%0A`` decodes to ``/a\\n``)."""
+    key = os.path.normpath(path)
+    if key != key.strip() or any(ord(c) < 32 or c == "\x7f" for c in key):
+        raise InvalidHandleError(
+            f"handle {handle!r}: the path {key!r} has control characters or surrounding whitespace; {_EXPECTED}"
+        )
+    return Handle(handle, "path", key)
 
 
 def normalise(handle: object) -> str:
