@@ -21,6 +21,7 @@ import pytest
 
 from hubvendor import lockfile
 from support.models import keras_dense_expected
+from support.server import HubServer, write_mirror_config
 
 REPO = Path(__file__).resolve().parents[1]
 HALF = "https://tfhub.dev/test/half_plus_two/1"
@@ -172,7 +173,7 @@ def names_sorted(names: list[str]) -> bool:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_wheel_vendors_models_and_runs_offline(backend, tmp_path, hub_server, hub_env, wheelhouse, tf_base):
+def test_wheel_vendors_models_and_runs_offline(backend, tmp_path, model_root, hub_server, hub_env, wheelhouse, tf_base):
     """Must-show 1 and 2: pip wheel under build isolation; the wheel runs hub.load offline; rebuilds are identical."""
     project = write_project(tmp_path / "proj", "demo-app", backend, [HALF, KERAS], keras=True)
     lock(project, hub_env)
@@ -182,9 +183,13 @@ def test_wheel_vendors_models_and_runs_offline(backend, tmp_path, hub_server, hu
     second = build_wheel(project, tmp_path / "out2", hub_env, wheelhouse)
     assert hub_server.downloads() == downloads, "a warm cache must mean no network"
     assert "hubvendor: warning" not in first.stdout + second.stdout
-    (wheel1,) = (tmp_path / "out1").glob("*.whl")
-    (wheel2,) = (tmp_path / "out2").glob("*.whl")
-    assert wheel1.read_bytes() == wheel2.read_bytes()
+    # A third build through another mirror (another port) into an empty cache: still the same bytes.
+    with HubServer(model_root) as other:
+        env = dict(hub_env, HUBVENDOR_DOWNLOADER_CONFIG=str(write_mirror_config(tmp_path / "other.cfg", other.url)),
+                   TFHUB_CACHE_DIR=str(tmp_path / "other-cache"))
+        build_wheel(project, tmp_path / "out3", env, wheelhouse)
+    wheel1, wheel2, wheel3 = (next((tmp_path / f"out{i}").glob("*.whl")) for i in (1, 2, 3))
+    assert wheel1.read_bytes() == wheel2.read_bytes() == wheel3.read_bytes()
     check_wheel(wheel1, "demo_app")
 
     hub_server.stop()

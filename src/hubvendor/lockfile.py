@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ConfigError, InvalidHandleError
-from .handle import normalise
+from .handle import Handle, normalise
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -146,6 +146,15 @@ def write(path: str | os.PathLike, lock: Lock) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def archive_url(handle: Handle, fetched: str) -> str:
+    """The URL to pin: where the download ended up after redirects, unless the downloader config sent
+    it to a mirror; then the canonical archive URL (mirrors apply again wherever the lock is used)."""
+    from .mirrors import candidates
+
+    canonical = handle.compressed_url()
+    return fetched if candidates(canonical)[:1] == [canonical] else canonical
 
 
 def _toml_string(value: str) -> str:

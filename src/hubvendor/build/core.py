@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from .. import __version__, lockfile, manifest, settings
 from ..config import Config, dist_key
 from ..errors import ConfigError, IntegrityError
+from ..handle import parse
 from ..vendor import ModelSpec, fetch_all, model_dirname, vendor
 from . import wheel
 
@@ -98,12 +99,14 @@ def prepare(config: Config, dist_name: str, *, editable: bool, log: Log = log_st
         staged = os.path.join(config.root, EDITABLE_DIR, dist)
         result = vendor(specs, staged, jobs=config.jobs)
         models = [
-            Model(e.handle, key, os.path.basename(e.path), os.path.join(staged, e.path), e.sha256, e.size, e.tree_digest, e.url)
+            Model(e.handle, key, os.path.basename(e.path), os.path.join(staged, e.path), e.sha256, e.size,
+                  e.tree_digest, lockfile.archive_url(parse(e.handle), e.url))
             for key, e in sorted(result.models.items())
         ]
     else:
         models = [
-            Model(f.spec.handle, f.handle.key, model_dirname(f.handle), f.path, f.sha256, f.size, f.tree_digest, f.url)
+            Model(f.spec.handle, f.handle.key, model_dirname(f.handle), f.path, f.sha256, f.size, f.tree_digest,
+                  lockfile.archive_url(f.handle, f.url))
             for f in fetch_all(specs, jobs=config.jobs)
         ]
     total = 0
@@ -129,7 +132,8 @@ def prepare(config: Config, dist_name: str, *, editable: bool, log: Log = log_st
             )
     if config.max_total_size is not None and total > config.max_total_size:
         raise ConfigError(
-            f"pyproject.toml: [tool.hubvendor] max-total-size = {config.max_total_size}: the models unpack to {total} bytes"
+            f"pyproject.toml: [tool.hubvendor] max-total-size = {config.max_total_size}: "
+            f"the models unpack to {total} bytes"
         )
     return Prepared(config, dist, editable, models)
 
@@ -154,7 +158,8 @@ def finish(prepared: Prepared, wheel_path: str, *, log: Log = log_stderr) -> Non
             _verify_trees(prepared.models, models_dir, hashes)
 
     wheel.rewrite(wheel_path, extra, requirement=(REQUIREMENT, "hubvendor"), check=check)
-    log(f"hubvendor: added {len(prepared.models)} model(s) and {SITE_DIR}/{prepared.dist}.json to {os.path.basename(wheel_path)}")
+    name = os.path.basename(wheel_path)
+    log(f"hubvendor: added {len(prepared.models)} model(s) and {SITE_DIR}/{prepared.dist}.json to {name}")
 
 
 def _verify_trees(models: list[Model], models_dir: str, hashes: list[wheel.FileHash]) -> None:

@@ -18,7 +18,7 @@ from .. import config, lockfile
 from ..cli import EXIT_FAILURE, EXIT_OK
 from ..config import Config, ModelDecl
 from ..errors import ConfigError
-from ..handle import Handle, normalise, parse
+from ..handle import normalise, parse
 from ..lockfile import Lock, LockedModel
 
 
@@ -81,7 +81,8 @@ def verify(lock: Lock, jobs: int) -> list[str]:
     for model, now in zip(lock.models, fresh):
         for name in ("sha256", "size", "tree_digest"):
             if getattr(model, name) != getattr(now, name):
-                reasons.append(f"{model.handle}: {name} changed upstream: locked {getattr(model, name)}, now {getattr(now, name)}")
+                was, is_now = getattr(model, name), getattr(now, name)
+                reasons.append(f"{model.handle}: {name} changed upstream: locked {was}, now {is_now}")
     return reasons
 
 
@@ -94,7 +95,10 @@ def relock(cfg: Config, old: Lock, *, upgrade: list[str], jobs: int) -> Lock:
     for handle in upgrade:
         key = normalise(handle)
         if key not in declared:
-            raise ConfigError(f"hubvendor lock --upgrade {handle!r}: not declared in [tool.hubvendor] models of {cfg.root / config.PYPROJECT}")
+            raise ConfigError(
+                f"hubvendor lock --upgrade {handle!r}: not declared in [tool.hubvendor] models of "
+                f"{cfg.root / config.PYPROJECT}"
+            )
         upgrade_keys.add(key)
     entries = old.by_key()
     kept: dict[str, LockedModel] = {}
@@ -110,7 +114,8 @@ def relock(cfg: Config, old: Lock, *, upgrade: list[str], jobs: int) -> Lock:
     fetched = fetch_all([ModelSpec(d.handle, d.sha256) for d in to_fetch], jobs=jobs)
     for item in fetched:
         kept[item.handle.key] = LockedModel(
-            item.spec.handle, item.handle.key, lock_url(item.handle, item.url), item.sha256, item.size, item.tree_digest
+            item.spec.handle, item.handle.key, lockfile.archive_url(item.handle, item.url),
+            item.sha256, item.size, item.tree_digest,
         )
     upgraded = [declared[k] for k in sorted(upgrade_keys)]
     for decl, now in zip(upgraded, _fresh_all([d.handle for d in upgraded], jobs)):
@@ -122,15 +127,6 @@ def relock(cfg: Config, old: Lock, *, upgrade: list[str], jobs: int) -> Lock:
         kept[decl.key] = now
         _drop_stale_cache_entry(now)
     return Lock(sorted(kept.values(), key=lambda m: m.key))
-
-
-def lock_url(handle: Handle, fetched: str) -> str:
-    """The URL to pin: where the download ended up after redirects, unless the downloader config sent
-    it to a mirror; then the canonical archive URL (mirrors apply again wherever the lock is used)."""
-    from ..mirrors import candidates
-
-    canonical = handle.compressed_url()
-    return fetched if candidates(canonical)[:1] == [canonical] else canonical
 
 
 def _drop_stale_cache_entry(model: LockedModel) -> None:
@@ -161,7 +157,8 @@ def _fresh(handle: str) -> LockedModel:
     parsed = parse(handle)
     with tempfile.TemporaryDirectory(prefix="hubvendor-lock-") as tmp:
         result = fetch_archive(parsed, tmp)
-    return LockedModel(handle, parsed.key, lock_url(parsed, result.url), result.sha256, result.size, result.tree_digest)
+    url = lockfile.archive_url(parsed, result.url)
+    return LockedModel(handle, parsed.key, url, result.sha256, result.size, result.tree_digest)
 
 
 def _report(old: Lock, new: Lock) -> None:
