@@ -367,3 +367,12 @@ def test_rewrite_failure_keeps_original(tmp_path):
     with pytest.raises(ValueError):
         rewrite(str(path), [ExtraFile("hubvendor.d/w.json", data=b"{}")], check=refuse)
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["w.whl"]
+
+
+def test_size_limit_fails_the_build(tmp_path, hub_server, hub_env, wheelhouse):
+    project = write_project(tmp_path / "proj", "big-app", "hatchling", [HALF], keras=False,
+                            extra='max-model-size = "1KiB"\n')
+    result = build_wheel(project, tmp_path / "out", hub_env, wheelhouse, check=False)
+    assert result.returncode != 0
+    assert f"[tool.hubvendor] max-model-size = 1024: {HALF} unpacks to " in result.stdout
+    assert not list(tmp_path.glob("out/*.whl"))
