@@ -1,0 +1,344 @@
+"""Object-store caches: the ``filesystems.FileSystem`` protocol over fsspec and over TensorFlow's gfile.
+
+``filesystem_for(url)`` prefers fsspec when the scheme's implementation is installed (``hubvendor[gcs]``
+= gcsfs, ``hubvendor[s3]`` = s3fs): it needs no TensorFlow and creates lock files with a server-side
+precondition (GCS ``ifGenerationMatch=0``, S3 ``If-None-Match: *``). Otherwise TensorFlow's gfile
+serves any scheme TensorFlow knows, as tensorflow_hub does. fsspec takes its settings (credentials,
+endpoints) from the usual places: ``STORAGE_EMULATOR_HOST``, ``AWS_*``, ``FSSPEC_<PROTOCOL>_<KWARG>``.
+
+Lock guarantee: :meth:`create_exclusive` checks for the file, creates it with the precondition, waits
+``LOCK_SETTLE_SECONDS`` and reads it back; it reports success only if the file holds this caller's
+text. On stores that enforce the precondition (GCS, S3, moto) exactly one concurrent creator wins.
+On stores that ignore it (gcp-storage-emulator; gfile, like tensorflow_hub) two creators can both win
+only if both checked before either wrote and each read back before the other wrote, within the
+settle time; the cost is a duplicate download, as the entry is only moved into place when absent.
+Directory renames are copies: the cache writes the descriptor (file count, bytes) first and copies
+``saved_model.pb`` last, so hubvendor readers never take a half-copied entry as complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import importlib.util
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from typing import IO, Any
+
+from .errors import ConfigError, FetchError, NotFoundError
+from .filesystems import FileSystem
+
+LOCK_SETTLE_SECONDS = 0.5
+CHUNK_BYTES = 1 << 20
+SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
+_EXTRAS = {"gs": "gcs", "gcs": "gcs", "s3": "s3", "s3a": "s3"}
+
+
+def _join(*parts: str) -> str:
+    return "/".join([parts[0].rstrip("/"), *(p.strip("/") for p in parts[1:] if p)])
+
+
+class FsspecFileSystem:
+    """A cache store on any fsspec filesystem; tuned for gcsfs and s3fs (no listings cache)."""
+
+    local = False
+
+    def __init__(self, fs: Any) -> None:
+        self.fs = fs
+        self.protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+
+    @classmethod
+    def for_protocol(cls, protocol: str) -> FsspecFileSystem:
+        import fsspec
+
+        return cls(fsspec.filesystem(protocol, use_listings_cache=False))
+
+    def join(self, *parts: str) -> str:
+        return _join(*parts)
+
+    def exists(self, path: str) -> bool:
+        return self.fs.exists(path)
+
+    def listdir(self, path: str) -> list[str]:
+        base = self.fs._strip_protocol(path).rstrip("/")
+        try:
+            found = self.fs.ls(path, detail=False, refresh=True)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return sorted({p.rstrip("/").rsplit("/", 1)[-1] for p in found if p.rstrip("/") != base})
+
+    def makedirs(self, path: str) -> None:
+        """Object stores have no directories; only check that the bucket exists (a clear early error)."""
+        bucket = self.fs._strip_protocol(path).split("/", 1)[0]
+        if not self.fs.exists(bucket):
+            raise FileNotFoundError(f"bucket {self.protocol}://{bucket} does not exist (or is not accessible)")
+
+    def read_text(self, path: str) -> str:
+        return self.fs.cat_file(path).decode("utf-8", errors="replace")
+
+    def write_text(self, path: str, text: str) -> None:
+        self.fs.pipe_file(path, text.encode("utf-8"))  # one request: readers see old or new
+
+    def create_exclusive(self, path: str, text: str) -> bool:
+        data = text.encode("utf-8")
+        if self.fs.exists(path):
+            return False
+        try:
+            self.fs.pipe_file(path, data, mode="create")
+        except FileExistsError:
+            return False
+        time.sleep(LOCK_SETTLE_SECONDS)
+        try:
+            return self.fs.cat_file(path) == data
+        except FileNotFoundError:
+            return False
+
+    def remove(self, path: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm_file(path)
+
+    def rmtree(self, path: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm(path, recursive=True)
+
+    def rename_dir(self, src: str, dst: str) -> bool:
+        if self.listdir(dst):
+            return False
+        base = self.fs._strip_protocol(src).rstrip("/")
+        relative = [p[len(base) + 1:] for p in self.fs.find(src) if not p.endswith("/")]
+        graph = [rel for rel in relative if rel.rsplit("/", 1)[-1] in SAVED_MODEL_FILES]
+        for batch in ([rel for rel in relative if rel not in graph], graph):  # the graph last
+            if batch:
+                self.fs.copy([_join(src, rel) for rel in batch], [_join(dst, rel) for rel in batch])
+        self.rmtree(src)
+        return True
+
+    def mtime(self, path: str) -> float | None:
+        try:
+            info = self.fs.info(path)
+        except FileNotFoundError:
+            return None
+        for key in ("mtime", "LastModified", "updated", "last_modified", "created"):
+            value = info.get(key)
+            if isinstance(value, datetime.datetime):
+                return value.timestamp()
+            if isinstance(value, str):
+                return datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            if isinstance(value, (int, float)):
+                return float(value)
+        return None
+
+    def touch(self, path: str) -> None:
+        """Refresh the modification time without touching the contents (a lock holder's heartbeat)."""
+        stamp = str(time.time())
+        with contextlib.suppress(FileNotFoundError):
+            if self.protocol in ("gs", "gcs"):
+                self.fs.setxattrs(path, hubvendor_heartbeat=stamp)
+            elif self.protocol in ("s3", "s3a"):
+                bucket, key, _ = self.fs.split_path(path)
+                self.fs.call_s3(
+                    "copy_object", Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": key},
+                    MetadataDirective="REPLACE", Metadata={"hubvendor-heartbeat": stamp},
+                )
+            else:  # no metadata-only update in fsspec's API: rewrite the same contents
+                self.write_text(path, self.read_text(path))
+
+    def tree_stats(self, path: str) -> tuple[int, int]:
+        try:
+            found = self.fs.find(path, detail=True)
+        except FileNotFoundError:
+            return 0, 0
+        files = [info for name, info in found.items() if info.get("type") != "directory" and not name.endswith("/")]
+        return len(files), sum(int(info.get("size") or 0) for info in files)
+
+    @contextlib.contextmanager
+    def local_dir(self, path: str) -> Iterator[str]:
+        with tempfile.TemporaryDirectory(prefix="hubvendor-staging-") as local:
+            yield local
+            sources, targets = [], []
+            for dirpath, _, filenames in os.walk(local):
+                for name in filenames:
+                    sources.append(os.path.join(dirpath, name))
+                    targets.append(_join(path, os.path.relpath(sources[-1], local).replace(os.sep, "/")))
+            if sources:
+                self.fs.put(sources, targets)
+
+    def open_read(self, path: str) -> IO[bytes]:
+        return self.fs.open(path, "rb")
+
+    def size(self, path: str) -> int | None:
+        return self.fs.size(path)
+
+
+class GFileFileSystem:
+    """A cache store on TensorFlow's filesystems (``tf.io.gfile``), as tensorflow_hub uses them."""
+
+    local = False
+
+    def __init__(self) -> None:
+        import tensorflow as tf
+
+        self.gfile = tf.io.gfile
+        self.errors = tf.errors
+
+    def join(self, *parts: str) -> str:
+        return _join(*parts)
+
+    def exists(self, path: str) -> bool:
+        return self.gfile.exists(path)
+
+    def listdir(self, path: str) -> list[str]:
+        try:
+            return sorted(name.rstrip("/") for name in self.gfile.listdir(path))
+        except self.errors.NotFoundError:
+            return []
+
+    def makedirs(self, path: str) -> None:
+        self.gfile.makedirs(path)
+
+    def read_text(self, path: str) -> str:
+        try:
+            with self.gfile.GFile(path, "rb") as f:
+                return f.read().decode("utf-8", errors="replace")
+        except self.errors.NotFoundError:
+            raise FileNotFoundError(path) from None
+
+    def write_text(self, path: str, text: str) -> None:
+        tmp = f"{path}.tmp{uuid.uuid4().hex}"
+        with self.gfile.GFile(tmp, "wb") as f:
+            f.write(text.encode("utf-8"))
+        self.gfile.rename(tmp, path, overwrite=True)
+
+    def create_exclusive(self, path: str, text: str) -> bool:
+        """tensorflow_hub's create-if-absent (write a temp file, rename without overwrite), then read back."""
+        tmp = f"{path}.tmp{uuid.uuid4().hex}"
+        with self.gfile.GFile(tmp, "wb") as f:
+            f.write(text.encode("utf-8"))
+        try:
+            self.gfile.rename(tmp, path, overwrite=False)
+        except self.errors.AlreadyExistsError:
+            return False
+        finally:
+            self.remove(tmp)
+        time.sleep(LOCK_SETTLE_SECONDS)
+        try:
+            return self.read_text(path) == text
+        except FileNotFoundError:
+            return False
+
+    def remove(self, path: str) -> None:
+        with contextlib.suppress(self.errors.NotFoundError):
+            self.gfile.remove(path)
+
+    def rmtree(self, path: str) -> None:
+        with contextlib.suppress(self.errors.NotFoundError):
+            self.gfile.rmtree(path)
+
+    def rename_dir(self, src: str, dst: str) -> bool:
+        if self.listdir(dst):
+            return False
+        self.gfile.rename(src, dst, overwrite=True)
+        return True
+
+    def mtime(self, path: str) -> float | None:
+        try:
+            return self.gfile.stat(path).mtime_nsec / 1e9
+        except self.errors.NotFoundError:
+            return None
+
+    def touch(self, path: str) -> None:
+        """gfile cannot set times: rewrite the same contents (one request on object stores)."""
+        with contextlib.suppress(FileNotFoundError):
+            self.write_text(path, self.read_text(path))
+
+    def tree_stats(self, path: str) -> tuple[int, int]:
+        files = total = 0
+        if not self.gfile.isdir(path):
+            return 0, 0
+        for dirpath, _, filenames in self.gfile.walk(path):
+            for name in filenames:
+                with contextlib.suppress(self.errors.NotFoundError):
+                    total += self.gfile.stat(_join(dirpath, name)).length
+                    files += 1
+        return files, total
+
+    @contextlib.contextmanager
+    def local_dir(self, path: str) -> Iterator[str]:
+        with tempfile.TemporaryDirectory(prefix="hubvendor-staging-") as local:
+            yield local
+            for dirpath, _, filenames in os.walk(local):
+                relative = os.path.relpath(dirpath, local).replace(os.sep, "/")
+                target_dir = path if relative == "." else _join(path, relative)
+                self.gfile.makedirs(target_dir)
+                for name in filenames:
+                    self.gfile.copy(os.path.join(dirpath, name), _join(target_dir, name), overwrite=True)
+
+    def open_read(self, path: str) -> IO[bytes]:
+        return self.gfile.GFile(path, "rb")
+
+    def size(self, path: str) -> int | None:
+        try:
+            return self.gfile.stat(path).length
+        except self.errors.NotFoundError:
+            raise FileNotFoundError(path) from None
+        except self.errors.OpError as exc:
+            raise OSError(f"{path}: {exc.message}") from exc
+
+
+def filesystem_for(url: str) -> FileSystem:
+    """The store for a URL: fsspec when its implementation is installed, else TensorFlow's gfile."""
+    scheme = url.split("://", 1)[0].lower()
+    fsspec_error = ""
+    if importlib.util.find_spec("fsspec") is not None:
+        import fsspec
+
+        try:
+            fsspec.get_filesystem_class(scheme)
+            return FsspecFileSystem.for_protocol(scheme)
+        except (ImportError, ValueError) as exc:
+            fsspec_error = f"fsspec: {exc}"
+    if importlib.util.find_spec("tensorflow") is not None:
+        return GFileFileSystem()
+    extra = _EXTRAS.get(scheme)
+    hint = f"pip install 'hubvendor[{extra}]'" if extra else "install the fsspec implementation for it"
+    raise ConfigError(
+        f"{url}: no filesystem for {scheme}:// ({fsspec_error or 'fsspec is not installed'}; "
+        f"TensorFlow is not installed either); {hint}, or install TensorFlow"
+    )
+
+
+class ObjectDownload:
+    """A gs:// (or other object-store) archive read in chunks, shaped like ``fetch.Download``."""
+
+    def __init__(self, url: str, *, name: str) -> None:
+        self.name = name
+        self.url = url
+        fs = filesystem_for(url)
+        try:
+            self.size = fs.size(url)
+            self._file = fs.open_read(url)
+        except FileNotFoundError:
+            raise NotFoundError(f"{name}: {url} does not exist") from None
+        except OSError as exc:
+            raise FetchError(f"{name}: cannot read {url}: {exc}") from exc
+
+    def __iter__(self) -> Iterator[bytes]:
+        while chunk := self._file.read(CHUNK_BYTES):
+            yield chunk
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> ObjectDownload:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_download(url: str, *, name: str) -> ObjectDownload:
+    """Open an object-store archive for streaming into ``archive.extract``."""
+    return ObjectDownload(url, name=name)

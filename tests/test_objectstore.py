@@ -1,0 +1,214 @@
+"""Object-store caches without TensorFlow: fsspec stores on real emulators (gcp-storage-emulator, moto).
+
+The FileSystem protocol is exercised on fsspec's memory store, GCS and S3; then two processes share one
+cache on each emulator and download once between them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from support.models import HALF_PLUS_TWO, tar_gz_bytes
+
+from hubvendor import objectstore
+from hubvendor.errors import NotFoundError
+
+BUCKET = "hubvendor-test"
+HANDLE = f"https://tfhub.dev/{HALF_PLUS_TWO}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def emulator(argv: list[str], port: int):
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"{argv[0]} did not start (exit {process.poll()})")
+            time.sleep(0.2)
+        yield
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def gcs_env():
+    """gcp-storage-emulator with one bucket; the environment that points gcsfs at it."""
+    port = free_port()
+    binary = str(Path(sys.executable).with_name("gcp-storage-emulator"))
+    with emulator([binary, "start", "--port", str(port), "--in-memory"], port):
+        url = f"http://127.0.0.1:{port}"
+        request = urllib.request.Request(
+            f"{url}/storage/v1/b?project=test", data=json.dumps({"name": BUCKET}).encode(),
+            headers={"Content-Type": "application/json"}, method="POST",
+        )
+        urllib.request.urlopen(request, timeout=10).close()
+        yield {"STORAGE_EMULATOR_HOST": url, "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false"}
+
+
+@pytest.fixture(scope="module")
+def s3_env():
+    """moto's S3 server with one bucket; the environment that points s3fs at it."""
+    import boto3
+
+    port = free_port()
+    binary = str(Path(sys.executable).with_name("moto_server"))
+    env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "test",
+           "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
+    with emulator([binary, "-H", "127.0.0.1", "-p", str(port)], port):
+        boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                     aws_access_key_id="test", aws_secret_access_key="test").create_bucket(Bucket=BUCKET)
+        yield env
+
+
+def emulator_gcsfs(env: dict[str, str]):
+    """gcsfs's core class (not the experimental one ``import gcsfs`` may pick) on the emulator."""
+    from gcsfs.core import GCSFileSystem
+
+    return GCSFileSystem(endpoint_url=env["STORAGE_EMULATOR_HOST"], token="anon",
+                         skip_instance_cache=True, use_listings_cache=False)
+
+
+def store(kind: str, request, monkeypatch) -> tuple[objectstore.FsspecFileSystem, str, bool]:
+    """A fresh fsspec store of ``kind``, a root URL in it, and whether heartbeats move mtime there."""
+    if kind == "memory":
+        import fsspec
+
+        return objectstore.FsspecFileSystem(fsspec.filesystem("memory")), f"memory://{BUCKET}/cache", True
+    if kind == "gcs":
+        env = request.getfixturevalue("gcs_env")
+        fs = emulator_gcsfs(env)
+        # The emulator leaves `updated` alone on metadata patches; real GCS moves it.
+        return objectstore.FsspecFileSystem(fs), f"gs://{BUCKET}/cache", False
+    import s3fs
+
+    env = request.getfixturevalue("s3_env")
+    fs = s3fs.S3FileSystem(key="test", secret="test", endpoint_url=env["AWS_ENDPOINT_URL"],
+                           client_kwargs={"region_name": "us-east-1"}, skip_instance_cache=True,
+                           use_listings_cache=False)
+    return objectstore.FsspecFileSystem(fs), f"s3://{BUCKET}/cache", True
+
+
+@pytest.mark.parametrize("kind", ["memory", "gcs", "s3"])
+def test_filesystem_protocol(kind, request, monkeypatch):
+    fs, root, heartbeat_moves_mtime = store(kind, request, monkeypatch)
+    monkeypatch.setattr(objectstore, "LOCK_SETTLE_SECONDS", 0.05)
+    fs.makedirs(root)
+    lock = fs.join(root, "entry.lock")
+
+    assert fs.create_exclusive(lock, "host.1.aaa") is True
+    assert fs.create_exclusive(lock, "host.2.bbb") is False
+    assert fs.read_text(lock) == "host.1.aaa"
+    before = fs.mtime(lock)
+    time.sleep(1.1)
+    fs.touch(lock)
+    assert fs.read_text(lock) == "host.1.aaa"
+    assert (fs.mtime(lock) > before) is heartbeat_moves_mtime
+    fs.write_text(lock, "replaced")
+    assert fs.read_text(lock) == "replaced"
+
+    staging, entry = fs.join(root, "entry.x.tmp"), fs.join(root, "entry")
+    with fs.local_dir(staging) as local:
+        Path(local, "variables").mkdir()
+        Path(local, "saved_model.pb").write_bytes(b"graph")
+        Path(local, "variables", "variables.index").write_bytes(b"12345")
+    assert fs.tree_stats(staging) == (2, 10)
+    assert fs.rename_dir(staging, entry) is True
+    assert fs.listdir(entry) == ["saved_model.pb", "variables"] and fs.tree_stats(entry) == (2, 10)
+    assert not fs.exists(staging) and fs.tree_stats(staging) == (0, 0)
+    with fs.local_dir(staging) as local:
+        Path(local, "saved_model.pb").write_bytes(b"other")
+    assert fs.rename_dir(staging, entry) is False
+    assert fs.read_text(fs.join(entry, "saved_model.pb")) == "graph"
+
+    fs.rmtree(entry)
+    fs.rmtree(staging)
+    fs.remove(lock)
+    fs.remove(lock)  # a missing file is fine
+    assert fs.listdir(root) == [] and fs.mtime(lock) is None
+    with pytest.raises(FileNotFoundError):
+        fs.read_text(lock)
+    if kind != "memory":
+        with pytest.raises(FileNotFoundError, match="does not exist"):
+            fs.makedirs(root.replace(BUCKET, "no-such-bucket"))
+
+
+SHARE = """
+import json, sys, time
+import hubvendor
+start = float(sys.argv[1])
+time.sleep(max(0.0, start - time.time()))  # both processes ask at the same moment
+print(json.dumps({"path": hubvendor.resolve(sys.argv[2]), "tensorflow": "tensorflow" in sys.modules}))
+"""
+
+
+@pytest.mark.parametrize("scheme", ["gs", "s3"])
+def test_two_processes_share_one_object_store_cache(scheme, request, hub_server, hub_env):
+    store_env = request.getfixturevalue("gcs_env" if scheme == "gs" else "s3_env")
+    root = f"{scheme}://{BUCKET}/shared-{os.getpid()}"
+    env = dict(hub_env, **store_env, TFHUB_CACHE_DIR=root)
+    start = str(time.time() + 3)
+    processes = [
+        subprocess.Popen([sys.executable, "-c", SHARE, start, HANDLE], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    results = [p.communicate(timeout=240) for p in processes]
+    for process, (stdout, stderr) in zip(processes, results):
+        assert process.returncode == 0, stderr[-3000:]
+    outputs = [json.loads(stdout.strip().splitlines()[-1]) for stdout, _ in results]
+
+    import hashlib
+
+    entry = f"{root}/{hashlib.sha1(HANDLE.encode()).hexdigest()}"
+    assert [o["path"] for o in outputs] == [entry, entry]
+    assert not any(o["tensorflow"] for o in outputs)
+    assert hub_server.downloads(HALF_PLUS_TWO) == 1
+    listing = subprocess.run(
+        [sys.executable, "-c", "import sys; from hubvendor.objectstore import filesystem_for as f; "
+         "fs = f(sys.argv[1]); print(fs.listdir(sys.argv[1])); print(fs.listdir(sys.argv[2]))", root, entry],
+        env=env, check=True, capture_output=True, text=True,
+    ).stdout.splitlines()
+    name = entry.rsplit("/", 1)[-1]
+    assert listing[0] == str(sorted([name, f"{name}.descriptor.txt"]))
+    assert "saved_model.pb" in listing[1]
+
+
+def test_gs_archive_handles_stream_from_the_store(gcs_env, model_root, tmp_path):
+    fs = emulator_gcsfs(gcs_env)
+    fs.pipe_file(f"{BUCKET}/archives/half_plus_two.tar.gz", tar_gz_bytes(model_root / HALF_PLUS_TWO))
+    code = """
+import json, sys, hubvendor
+from hubvendor.errors import HubVendorError
+try:
+    hubvendor.resolve(sys.argv[2])
+    error = None
+except HubVendorError as exc:
+    error = [type(exc).__name__, str(exc)]
+print(json.dumps({"path": hubvendor.resolve(sys.argv[1]), "error": error}))
+"""
+    env = dict(os.environ, **gcs_env, TFHUB_CACHE_DIR=str(tmp_path / "cache"))
+    good, missing = f"gs://{BUCKET}/archives/half_plus_two.tar.gz", f"gs://{BUCKET}/archives/missing.tar.gz"
+    out = json.loads(subprocess.run([sys.executable, "-c", code, good, missing], env=env, check=True,
+                                    capture_output=True, text=True).stdout.splitlines()[-1])
+
+    assert Path(out["path"], "saved_model.pb").is_file()
+    assert out["error"][0] == NotFoundError.__name__ and missing in out["error"][1] and "does not exist" in out["error"][1]
