@@ -22,8 +22,10 @@ test: venv
 soak: venv
 	HUBVENDOR_SOAK=1 $(PY) -m pytest -q -ra tests/reliability $(PYTEST_ARGS)
 
+# Part 1: resolve through a mirror rule, then offline. Part 2: lock, pip wheel, install, run offline.
 demo: venv
 	$(PY) examples/demo.py
+	$(PY) examples/pip_app/demo.py
 
 bench: venv
 	$(PY) benchmarks/run.py
