@@ -1,0 +1,347 @@
+"""The benchmark sections of ``run.py``, one per target group; each returns tables and targets."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import data
+from harness import Contender, Table, Target, alternate, fresh_dir, remove, run_process
+from loopback import Mirror
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+PY = sys.executable
+CONTENDER = str(BENCH / "contender.py")
+RSS_LIMIT_MIB = 128
+SCALING_SERIES: list[dict[str, float]] = []
+
+
+@dataclass
+class Context:
+    data_dir: Path
+    mirror: Mirror
+    config: Path
+    archives: dict[str, dict[str, object]]
+    runs: int
+    log: Callable[[str], None]
+    quick: bool
+
+    @property
+    def scratch(self) -> Path:
+        return self.data_dir / "scratch"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """A clean environment: no inherited hubvendor/TF Hub settings, mirrors to loopback."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HUBVENDOR_", "TFHUB_", "PYTHONPATH"))}
+        env.update(HUBVENDOR_DOWNLOADER_CONFIG=str(self.config), TF_CPP_MIN_LOG_LEVEL="3")
+        env.update(extra)
+        return env
+
+    def url(self, model: data.Model) -> str:
+        return f"{self.mirror.url}/bench/{model.name}/1"
+
+
+@dataclass
+class Result:
+    tables: list[Table] = field(default_factory=list)
+    targets: list[Target] = field(default_factory=list)
+    markdown: list[str] = field(default_factory=list)
+
+
+def link_many(data_dir: Path, base: data.Model, count: int) -> list[data.Model]:
+    """``count`` distinct handles serving ``base``'s archive (hard links: no extra data)."""
+    models = []
+    source = base.archive(data_dir)
+    for i in range(count):
+        spec = data.Model(f"many{i}-{base.name}", base.kind, base.size)
+        target = spec.archive(data_dir)
+        if not target.exists() or not os.path.samefile(source, target):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.unlink(missing_ok=True)
+            os.link(source, target)
+        models.append(spec)
+    return models
+
+
+# --- contenders ----------------------------------------------------------------------------
+
+
+def _with_dir(ctx: Context, prefix: str, build: Callable[[Path], tuple[list[str], dict[str, str], Path | None]]) -> tuple[
+    Callable[[], tuple[list[str], dict[str, str], Path | None]], Callable[[], None]
+]:
+    """make/cleanup pair giving each run a fresh scratch directory, removed after the run."""
+    state: dict[str, Path] = {}
+
+    def make() -> tuple[list[str], dict[str, str], Path | None]:
+        state["dir"] = fresh_dir(ctx.scratch, prefix)
+        return build(state["dir"])
+
+    return make, lambda: remove(state.pop("dir"))
+
+
+def hubvendor_cold(ctx: Context, model: data.Model, mode: str | None = None) -> Contender:
+    """``hubvendor.resolve(handle)`` into an empty cache; ``mode`` forces HUBVENDOR_INFLATE."""
+    extra = {"HUBVENDOR_INFLATE": mode} if mode else {}
+    make, cleanup = _with_dir(ctx, "hv", lambda d: (
+        [PY, CONTENDER, "hubvendor-resolve", model.handle], ctx.env(TFHUB_CACHE_DIR=str(d), **extra), None))
+    return Contender(f"hubvendor {mode}" if mode else "hubvendor (auto)", make, cleanup)
+
+
+def tfhub_cold(ctx: Context, model: data.Model) -> Contender:
+    """tensorflow_hub's own ``hub.resolve`` (hubvendor's hook off) of the loopback URL."""
+    make, cleanup = _with_dir(ctx, "tfhub", lambda d: (
+        [PY, CONTENDER, "tfhub-resolve", ctx.url(model)], ctx.env(TFHUB_CACHE_DIR=str(d), HUBVENDOR_AUTOLOAD="0"), None))
+    return Contender("tensorflow_hub hub.resolve", make, cleanup)
+
+
+def curl_tar(ctx: Context, model: data.Model) -> Contender:
+    command = "set -o pipefail; curl -sSf '{url}?tf-hub-format=compressed' | tar -xzf - -C '{dest}'"
+    make, cleanup = _with_dir(ctx, "curl", lambda d: (
+        ["bash", "-c", command.format(url=ctx.url(model), dest=d)], ctx.env(), None))
+    return Contender("curl | tar -xzf - (whole process)", make, cleanup)
+
+
+def inflate_limit(ctx: Context, model: data.Model) -> Contender:
+    path = str(model.archive(ctx.data_dir))
+    return Contender("single-stream inflate in memory (limit)", lambda: ([PY, CONTENDER, "inflate-limit", path], ctx.env(), None))
+
+
+def rapidgzip_ceiling(ctx: Context, model: data.Model) -> Contender:
+    path = str(model.archive(ctx.data_dir))
+    threads = str(len(os.sched_getaffinity(0)))
+    return Contender(f"rapidgzip {threads} threads from page cache, output discarded",
+                     lambda: ([PY, CONTENDER, "rapidgzip", path, threads], ctx.env(), None))
+
+
+# --- sections ----------------------------------------------------------------------------
+
+
+def fetch(ctx: Context, sizes: dict[str, object], **_: object) -> Result:
+    """Targets 1 (cold fetch vs tensorflow_hub, curl | tar and the inflate limit; RSS) and 2 (parallel)."""
+    result = Result()
+    models: dict[str, data.Model] = sizes["models"]  # type: ignore[assignment]
+    worst_rss = 0.0
+    for kind, model in models.items():
+        archive_mb = int(ctx.archives[model.name]["size"]) / 1e6  # type: ignore[arg-type]
+        contenders = [hubvendor_cold(ctx, model)]
+        if kind != "smallfiles":
+            contenders += [hubvendor_cold(ctx, model, "stream"), hubvendor_cold(ctx, model, "parallel")]
+        contenders += [tfhub_cold(ctx, model), curl_tar(ctx, model), inflate_limit(ctx, model)]
+        if kind == "normal":
+            contenders.append(rapidgzip_ceiling(ctx, model))
+        ctx.log(f" {model.name}: {archive_mb:.0f} MB compressed")
+        alternate(contenders, ctx.runs, ctx.log)
+        by = {c.name: c for c in contenders}
+        hub, limit = by["hubvendor (auto)"], by["single-stream inflate in memory (limit)"]
+        result.tables.append(Table(
+            f"Cold fetch: {model.name} ({kind}, {archive_mb:.0f} MB archive)", limit.name, contenders,
+            note=f"Single-stream inflate: {_limit_note(limit)}.",
+        ))
+        worst_rss = max([worst_rss] + [c.peak_rss for c in contenders if c.name.startswith("hubvendor")])
+        if kind == "normal":
+            FETCH_NORMAL.extend(contenders)
+            result.targets += [
+                Target("1a", f"cold fetch {model.name}: hubvendor / tensorflow_hub hub.resolve", hub.median / by["tensorflow_hub hub.resolve"].median, 0.5),
+                Target("1b", f"cold fetch {model.name}: hubvendor / curl | tar -xzf -", hub.median / by["curl | tar -xzf - (whole process)"].median, 0.5),
+                Target("1c", f"cold fetch {model.name}: hubvendor / single-stream inflate limit (same run)", hub.median / limit.median, 1.15),
+            ]
+            best = min((by["hubvendor stream"], by["hubvendor parallel"]), key=lambda c: c.median)
+            result.targets.append(Target(
+                "2", f"cold fetch {model.name}: fastest hubvendor path ({best.name}) / single-stream inflate limit",
+                best.median / limit.median, 1.0,
+            ))
+        else:
+            result.targets.append(Target(
+                "1", f"cold fetch {model.name}: hubvendor / tensorflow_hub hub.resolve",
+                hub.median / by["tensorflow_hub hub.resolve"].median, 0.5))
+    result.targets.append(Target("1d", "hubvendor peak RSS, any archive of this section", worst_rss, RSS_LIMIT_MIB, unit="MiB"))
+    return result
+
+
+FETCH_NORMAL: list[Contender] = []
+
+
+def _limit_note(limit: Contender) -> str:
+    bests = [str(s.extra.get("best")) for s in limit.samples]
+    rates = [float(s.extra.get("mb_per_s", 0)) for s in limit.samples]  # type: ignore[arg-type]
+    return f"fastest was {'/'.join(sorted(set(bests)))}, {statistics.median(rates):.0f} MB/s of compressed input (median)"
+
+
+def scaling(ctx: Context, sizes: dict[str, object], **_: object) -> Result:
+    """Targets 2 (crossover of streaming vs parallel inflate) and 7 (linear time, flat RSS)."""
+    result = Result()
+    rows = ["| archive | MB | stream | parallel | auto | auto chose | auto MB/s | auto peak RSS |", "|---|---|---|---|---|---|---|---|"]
+    SCALING_SERIES.clear()
+    reuse = {c.name: c for c in FETCH_NORMAL}
+    main: data.Model = sizes["models"]["normal"]  # type: ignore[index]
+    for model in sizes["scaling"]:  # type: ignore[attr-defined]
+        mb = int(ctx.archives[model.name]["size"]) / 1e6  # type: ignore[arg-type]
+        if model.name == main.name and reuse:
+            contenders = [reuse["hubvendor stream"], reuse["hubvendor parallel"], reuse["hubvendor (auto)"]]
+        else:
+            ctx.log(f" {model.name}: {mb:.0f} MB compressed")
+            contenders = [hubvendor_cold(ctx, model, "stream"), hubvendor_cold(ctx, model, "parallel"), hubvendor_cold(ctx, model)]
+            alternate(contenders, ctx.runs, ctx.log)
+        stream, parallel, auto = contenders
+        chose = str(auto.samples[-1].extra.get("inflate", "?"))
+        SCALING_SERIES.append({"mb": mb, "stream": stream.median, "parallel": parallel.median, "auto": auto.median,
+                               "rss": auto.peak_rss})
+        rows.append(f"| {model.name} | {mb:.0f} | {stream.median:.2f} s | {parallel.median:.2f} s | {auto.median:.2f} s | "
+                    f"{chose} | {mb / auto.median:.0f} | {auto.peak_rss:.0f} MiB |")
+    xs = [p["mb"] for p in SCALING_SERIES]
+    ys = [p["auto"] for p in SCALING_SERIES]
+    slope, intercept, r2 = _linear_fit(xs, ys)
+    rss = [p["rss"] for p in SCALING_SERIES]
+    crossover = next((p["mb"] for p in SCALING_SERIES if p["parallel"] < p["stream"]), None)
+    wrong = [p["mb"] for p in SCALING_SERIES if p["auto"] > 1.1 * min(p["stream"], p["parallel"])]
+    result.markdown.append("\n".join([
+        "### Scaling: cold fetch time vs archive size (normal weights), streaming vs parallel inflate", "",
+        *rows, "",
+        f"Least-squares fit of auto: {slope * 1e3:.3f} ms/MB + {intercept:.2f} s, R^2 = {r2:.4f}. "
+        f"Peak RSS {min(rss):.0f}-{max(rss):.0f} MiB. Parallel first beats streaming at "
+        f"{f'{crossover:.0f} MB' if crossover else 'no size measured'}. Plot: `scaling.png`.", "",
+    ]))
+    result.targets += [
+        Target("2x", "crossover: sizes where the auto choice is > 1.1x the faster forced path", len(wrong), 0, unit="sizes",
+               evidence=f"sizes {wrong}"),
+        Target("7a", "scaling 64 MiB..2 GiB: linear fit R^2 of fetch time vs size", r2, 0.99, unit="", lower_is_better=False),
+        Target("7b", "scaling: peak RSS largest / smallest archive", max(rss) / min(rss), 1.25),
+        Target("7c", "scaling: peak RSS, largest archive", max(rss), RSS_LIMIT_MIB, unit="MiB"),
+    ]
+    return result
+
+
+def _linear_fit(xs: list[float], ys: list[float]) -> tuple[float, float, float]:
+    mean_x, mean_y = statistics.fmean(xs), statistics.fmean(ys)
+    sxx = sum((x - mean_x) ** 2 for x in xs)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / sxx
+    intercept = mean_y - slope * mean_x
+    ss_res = sum((y - (slope * x + intercept)) ** 2 for x, y in zip(xs, ys))
+    ss_tot = sum((y - mean_y) ** 2 for y in ys)
+    return slope, intercept, 1 - ss_res / ss_tot if ss_tot else 1.0
+
+
+def plot_scaling(path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    xs = [p["mb"] for p in SCALING_SERIES]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), dpi=80)
+    for key, style in (("stream", "o-"), ("parallel", "s-"), ("auto", "x--")):
+        left.plot(xs, [p[key] for p in SCALING_SERIES], style, label=f"hubvendor {key}")
+    left.set(xlabel="archive size (MB, normal weights)", ylabel="cold fetch (s, median)", title="Fetch time vs size")
+    left.legend()
+    left.grid(alpha=0.3)
+    right.plot(xs, [p["rss"] for p in SCALING_SERIES], "o-")
+    right.axhline(RSS_LIMIT_MIB, color="red", linestyle=":", label=f"{RSS_LIMIT_MIB} MiB target")
+    right.set(xlabel="archive size (MB)", ylabel="peak RSS (MiB)", title="Peak RSS vs size", ylim=(0, RSS_LIMIT_MIB * 1.2))
+    right.legend()
+    right.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def many(ctx: Context, many: list[data.Model], **_: object) -> Result:
+    """Target 3: ``hubvendor fetch --jobs 4`` of 8 models vs one at a time."""
+    handles = [m.handle for m in many]
+    contenders = []
+    for jobs in (4, 1):
+        make, cleanup = _with_dir(ctx, f"many{jobs}", lambda d, jobs=jobs: (
+            [PY, "-m", "hubvendor", "fetch", "--jobs", str(jobs), *handles], ctx.env(TFHUB_CACHE_DIR=str(d)), None))
+        contenders.append(Contender(f"hubvendor fetch --jobs {jobs} (whole process)", make, cleanup))
+    alternate(contenders, ctx.runs, ctx.log)
+    size = int(ctx.archives[many[0].name.split("-", 1)[1]]["size"]) / 1e6  # type: ignore[arg-type]
+    return Result(
+        tables=[Table(f"Many models: 8 x {many[0].name.split('-', 1)[1]} ({size:.0f} MB archives each)",
+                      contenders[1].name, contenders)],
+        targets=[Target("3", "8 models: fetch --jobs 4 / sequential (--jobs 1)", contenders[0].median / contenders[1].median, 0.6)],
+    )
+
+
+def warm(ctx: Context, sizes: dict[str, object], **_: object) -> Result:
+    """Target 4: warm resolve as a whole process vs ``python -c pass`` and tensorflow_hub; the autoload hook."""
+    model: data.Model = sizes["scaling"][0]  # type: ignore[index]
+    cache = fresh_dir(ctx.scratch, "warm")
+    env = ctx.env(TFHUB_CACHE_DIR=str(cache))
+    tf_env = ctx.env(TFHUB_CACHE_DIR=str(cache), HUBVENDOR_AUTOLOAD="0")
+    resolve = f"import hubvendor; hubvendor.resolve({model.handle!r})"
+    tf_resolve = f"import tensorflow_hub as hub; hub.resolve({ctx.url(model)!r})"
+    try:
+        run_process([PY, "-c", resolve], env)  # fill both caches (untimed)
+        run_process([PY, "-c", tf_resolve], tf_env)
+        quick = [
+            Contender("python -c pass", lambda: ([PY, "-c", "pass"], env, None)),
+            Contender('python -c "import hubvendor; hubvendor.resolve(h)"', lambda: ([PY, "-c", resolve], env, None)),
+        ]
+        slow = [Contender('python -c "import tensorflow_hub as hub; hub.resolve(h)"', lambda: ([PY, "-c", tf_resolve], tf_env, None))]
+        alternate(quick, max(ctx.runs, 30), lambda _: None)
+        alternate(slow, ctx.runs, ctx.log)
+    finally:
+        remove(cache)
+    base, hub, tf = quick[0], quick[1], slow[0]
+    result = Result(
+        tables=[Table("Warm resolve, whole process (cache filled)", base.name, quick + slow,
+                      note=f"{len(base.samples)} alternating runs of the two short processes.")],
+        targets=[
+            Target("4a", "warm resolve process / python -c pass", hub.median / base.median, 1.15),
+            Target("4b", "warm resolve process / tensorflow_hub warm hub.resolve process", hub.median / tf.median, 0.05),
+        ],
+    )
+    autoload = subprocess.run([PY, str(BENCH / "autoload_startup.py"), "--runs", "10" if ctx.quick else "200"],
+                              env=ctx.env(), capture_output=True, text=True)
+    if autoload.returncode != 0:
+        raise RuntimeError(f"autoload_startup.py failed:\n{autoload.stderr[-3000:]}")
+    delta = re.search(r"^with the \.pth\s+[\d.]+\s+(-?[\d.]+)", autoload.stdout, re.M)
+    alone = re.search(r"median ([\d.]+) ms", autoload.stdout)
+    result.markdown.append("### Autoload hook start-up cost (benchmarks/autoload_startup.py)\n\n```\n" + autoload.stdout.strip() + "\n```\n")
+    if delta:
+        result.targets.append(Target("4c", "autoload .pth: added start-up time, process without tensorflow_hub (median delta)",
+                                     float(delta.group(1)), 1.0, unit="ms",
+                                     evidence=f"the hook line alone measures {alone.group(1) if alone else '?'} ms"))
+    return result
+
+
+def wheel(ctx: Context, sizes: dict[str, object], **_: object) -> Result:
+    """Target 5: benchmarks/wheel_build.py (hubvendor stored wheel vs hatchling's deflate), as a subprocess."""
+    model: data.Model = sizes["wheel"]  # type: ignore[assignment]
+    work = fresh_dir(ctx.scratch, "wheel")
+    try:
+        completed = subprocess.run(
+            [PY, str(BENCH / "wheel_build.py"), "--size-mib", str(model.size // data.MiB), "--runs", str(ctx.runs),
+             "--workdir", str(work)],
+            env=ctx.env(), capture_output=True, text=True,
+        )
+    finally:
+        remove(work)
+    if completed.returncode != 0:
+        raise RuntimeError(f"wheel_build.py failed:\n{completed.stdout[-3000:]}{completed.stderr[-3000:]}")
+    out = completed.stdout
+    ratios = {key: float(m.group(1)) for key in ("build", "install")
+              if (m := re.search(rf"^{key} \(s\)\s+[\d.]+\s+[\d.]+\s+([\d.]+)", out, re.M))}
+    summary = out[out.index("\n\n") + 2:] if "\n\n" in out else out
+    return Result(
+        markdown=["### Wheel build and install (benchmarks/wheel_build.py)\n\n```\n" + summary.strip() + "\n```\n"],
+        targets=[
+            Target("5a", f"wheel build, {model.size // data.MiB} MiB model, warm cache: hubvendor / hatchling deflate",
+                   ratios.get("build", float("inf")), 0.5),
+            Target("5b", "wheel install: hubvendor wheel / deflated wheel", ratios.get("install", float("inf")), 0.6),
+        ],
+    )
+
+
+def bazel(ctx: Context, sizes: dict[str, object], **_: object) -> Result:
+    import bench_bazel
+
+    if shutil.which("bazel") is None:
+        return Result(markdown=["### Bazel\n\nSkipped: `bazel` is not on PATH (`apt-get install bazel-bootstrap`).\n"])
+    return bench_bazel.run(ctx, sizes["models"]["normal"])  # type: ignore[index]
