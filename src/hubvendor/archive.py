@@ -48,7 +48,6 @@ MAX_COMPONENT_BYTES = 255
 MAX_PATH_BYTES = 1024
 MAX_EXTENDED_HEADER_BYTES = 1024 * 1024
 MAX_TRAILING_BYTES = 16 * 1024 * 1024
-ZIP_EPOCH = 315532800  # 1980-01-01T00:00:00Z
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _OTHER_MAGICS = {b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd", b"PK\x03\x04": "zip"}
@@ -562,7 +561,7 @@ class _Writer:
         self._kinds: dict[str, str] = {"": "dir"}  # relative path -> "file" | "dir"
         self._folded: dict[str, str] = {"": ""}  # NFC-casefolded path -> path
         self._dirs: list[str] = []
-        self._mtime_ns = _epoch() * 1_000_000_000
+        self._mtime_ns = settings.source_date_epoch() * 1_000_000_000
         self.members = 0
         self.tree = _Tree(_TreeDigest())
 
@@ -720,12 +719,3 @@ def _describe_type(member: tarfile.TarInfo) -> str:
     return f"member type {member.type!r}"
 
 
-def _epoch() -> int:
-    """SOURCE_DATE_EPOCH if set, else 1980-01-01 (zip, hence wheels, cannot store earlier)."""
-    value = os.environ.get("SOURCE_DATE_EPOCH", "")
-    if not value:
-        return ZIP_EPOCH
-    try:
-        return int(value)
-    except ValueError:
-        raise ConfigError(f"environment variable SOURCE_DATE_EPOCH={value!r}: expected an integer") from None

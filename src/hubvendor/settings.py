@@ -146,6 +146,20 @@ def max_unpacked_bytes() -> int:
     return parse_size(value, "HUBVENDOR_MAX_UNPACKED_SIZE") if value else 64 * 1024**3
 
 
+ZIP_EPOCH = 315532800  # 1980-01-01T00:00:00Z: the earliest time a zip (hence a wheel) stores
+
+
+def source_date_epoch() -> int:
+    """Timestamp for reproducible output: SOURCE_DATE_EPOCH (not before 1980), else 1980-01-01."""
+    value = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not value:
+        return ZIP_EPOCH
+    try:
+        return max(ZIP_EPOCH, int(value))
+    except ValueError:
+        raise ConfigError(f"environment variable SOURCE_DATE_EPOCH={value!r}: expected an integer") from None
+
+
 def cache_max_size() -> int | None:
     value = os.environ.get("HUBVENDOR_CACHE_MAX_SIZE", "")
     return parse_size(value, "HUBVENDOR_CACHE_MAX_SIZE") if value else None

@@ -19,12 +19,12 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from .. import settings
 from ..config import dist_key
 from ..errors import ConfigError
 
 CHUNK = 1 << 20
 ZIP64_LIMIT = (1 << 31) - 1
-_MIN_DATE = (1980, 1, 1, 0, 0, 0)
 
 
 @dataclass(frozen=True)
@@ -47,14 +47,7 @@ class FileHash:
 
 def date_time() -> tuple[int, int, int, int, int, int]:
     """The entries' timestamp: ``SOURCE_DATE_EPOCH`` (UTC, not before 1980), else 1980-01-01."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
-    if not epoch.strip():
-        return _MIN_DATE
-    try:
-        value = int(epoch)
-    except ValueError:
-        raise ConfigError(f"environment variable SOURCE_DATE_EPOCH={epoch!r}: expected an integer") from None
-    return max(_MIN_DATE, time.gmtime(value)[:6])
+    return time.gmtime(settings.source_date_epoch())[:6]
 
 
 def tree_files(root: str, prefix: str) -> list[ExtraFile]:
