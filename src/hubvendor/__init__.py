@@ -4,10 +4,6 @@
 The public functions load their modules on first use.
 """
 
-from __future__ import annotations
-
-from typing import Any
-
 __version__ = "0.1.0"
 __all__ = ["resolve", "explain", "load", "install", "HubVendorError"]
 
@@ -20,7 +16,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:  # no typing import: it runs at every start-up (autoload .pth)
     if name not in _LAZY:
         raise AttributeError(f"module 'hubvendor' has no attribute {name!r}")
     import importlib
