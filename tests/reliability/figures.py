@@ -26,13 +26,14 @@ _figures: dict[str, dict[str, float]] = defaultdict(dict)
 
 
 def add(suite: str, **counts: float) -> None:
-    """Add ``counts`` (column name with ``_`` for spaces) to ``suite``'s figures."""
+    """Add ``counts`` to ``suite``'s figures (keyword ``half_written_outputs`` is column ``half-written outputs``)."""
     with _lock:
         row = _figures[suite]
+        known = {c.replace("_", " ").replace("-", " "): c for c in COLUMNS[suite]}
         for name, value in counts.items():
-            column = name.replace("_", " ")
-            if column not in COLUMNS[suite]:
-                raise KeyError(f"{suite}: unknown figure column {column!r}")
+            column = known.get(name.replace("_", " "))
+            if column is None:
+                raise KeyError(f"{suite}: unknown figure column {name!r}")
             if column in _MAXIMA:
                 row[column] = max(row.get(column, 0), value)
             else:

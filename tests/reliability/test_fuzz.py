@@ -67,6 +67,9 @@ def handle_strings(draw: st.DrawFn) -> str:
 @example("http://[::1]/m/1")
 @example("file:///models/a%0Ab")
 @example("file:///x/%2e%2e/y")
+@example("http://127.0.0.1/ /")
+@example("file://tfhub.dev/ ?tf-hub-format=compressed")
+@example("a /.")
 def test_handles_parse_and_normalise_idempotently(raw: str) -> None:
     parsed = guarded("handle.parse", repr(raw), lambda: handle.parse(raw))
     if parsed is None:
