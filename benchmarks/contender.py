@@ -26,7 +26,10 @@ def hubvendor_resolve(handle: str) -> dict[str, object]:
 
     start = time.perf_counter()
     path = hubvendor.resolve(handle)
-    return {"seconds": time.perf_counter() - start, "path": path}
+    seconds = time.perf_counter() - start
+    descriptor = cache.Cache().read_descriptor(handle)
+    size = descriptor.archive_size if descriptor else None
+    return {"seconds": seconds, "path": path, "inflate": "parallel" if archive.parallel_inflate(size) else "stream"}
 
 
 def tfhub_resolve(url: str) -> dict[str, object]:

@@ -33,9 +33,11 @@ the handle and the member; nothing is ever written outside ``dest``):
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import queue
 import tarfile
+import tempfile
 import threading
 import unicodedata
 from dataclasses import dataclass
@@ -57,9 +59,11 @@ _QUEUE_DEPTH = 8
 _POLL_SECONDS = 0.1
 _READ_BUFFER = 1024 * 1024
 _JOIN_SECONDS = 5
-# rapidgzip competes with hashing and writes for CPUs; on 2 CPUs streaming isal measured as fast.
-# The benchmark issue tunes this crossover.
+# rapidgzip competes with hashing and writes for CPUs; on 2 CPUs streaming isal measured as fast
+# (benchmarks/RESULTS.md shows the crossover). Downloads of at least PARALLEL_MIN_BYTES are spooled
+# to disk and inflated in parallel when that many CPUs are available (HUBVENDOR_INFLATE overrides).
 PARALLEL_MIN_CPUS = 4
+PARALLEL_MIN_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,75 @@ def extract(
             stage.join(timeout=_JOIN_SECONDS)  # a fetch blocked on the network ends on its own
     sha256 = download.check(expected_sha256)
     return Extracted(sha256, download.size, tree.digest(), tree.files, tree.unpacked_bytes)
+
+
+def parallel_inflate(size: int | None) -> bool:
+    """Whether a download of ``size`` compressed bytes should go through :func:`extract_spooled`.
+
+    ``HUBVENDOR_INFLATE``: ``stream`` never, ``parallel`` whenever rapidgzip is installed and the
+    size is known, ``auto`` (default) from ``PARALLEL_MIN_BYTES`` on ``PARALLEL_MIN_CPUS`` CPUs.
+    """
+    mode = settings.inflate()
+    if mode == "stream" or size is None or _rapidgzip() is None:
+        return False
+    return mode == "parallel" or (size >= PARALLEL_MIN_BYTES and _cpu_count() >= PARALLEL_MIN_CPUS)
+
+
+def extract_spooled(
+    chunks: Iterable[bytes],
+    size: int,
+    dest: str,
+    *,
+    name: str,
+    expected_sha256: str | None = None,
+    expected_size: int | None = None,
+    limits: Limits | None = None,
+) -> Extracted:
+    """:func:`extract` with parallel inflate: ``chunks`` (``size`` bytes in all) are spooled to an
+    unlinked temporary file next to ``dest`` while rapidgzip inflates the bytes already there.
+
+    Hashing, size checks, limits and member policy are :func:`extract`'s; a stream that is not
+    gzip goes through :func:`extract` itself.
+    """
+    iterator = iter(chunks)
+    head = b""
+    while len(head) < len(_GZIP_MAGIC) and (chunk := next(iterator, None)) is not None:
+        head += chunk
+    rest = _chain(head, iterator)
+    if not head.startswith(_GZIP_MAGIC):
+        return extract(rest, dest, name=name, expected_sha256=expected_sha256,
+                       expected_size=expected_size, limits=limits)
+    abort = threading.Event()
+    plain = _Pipe(abort)
+    download = _DownloadDigest(name, expected_size)
+    with _Spool(os.path.dirname(os.path.abspath(dest)), size, abort) as spool:
+        fetcher = _start(f"hubvendor-fetch {name}", lambda: spool.fill(rest, download.update))
+        inflater = _start(f"hubvendor-rapidgzip {name}", lambda: _inflate_parallel(spool, plain, name))
+        try:
+            tree = _extract_plain(plain, dest, name, limits or Limits.from_settings())
+            fetcher.join()
+        except BaseException:
+            spool.reraise()  # the download's own failure explains a truncated or corrupt stream best
+            raise
+        finally:
+            abort.set()
+            fetcher.join(timeout=_JOIN_SECONDS)
+            inflater.join()
+        spool.reraise()
+    sha256 = download.check(expected_sha256)
+    return Extracted(sha256, download.size, tree.digest(), tree.files, tree.unpacked_bytes)
+
+
+def _chain(head: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    """``head`` then ``rest``; closing it closes ``rest`` (the download)."""
+    try:
+        if head:
+            yield head
+        yield from rest
+    finally:
+        close = getattr(rest, "close", None)
+        if close is not None:
+            close()
 
 
 def extract_file(
@@ -352,6 +425,85 @@ def _cpu_count() -> int:
         return os.cpu_count() or 1
 
 
+class _Spool(io.RawIOBase):
+    """A download spooled to an unlinked temp file: one thread fills it, rapidgzip reads it.
+
+    Reads past the bytes written so far wait for them (or for the end of the download), so
+    inflating overlaps the transfer; nothing is left on disk if the process dies.
+    """
+
+    def __init__(self, directory: str, size: int, abort: threading.Event) -> None:
+        super().__init__()
+        self._file = tempfile.TemporaryFile(dir=directory, prefix=".hubvendor-spool-")
+        self._size = size
+        self._abort = abort
+        self._written = 0
+        self._ended = False
+        self._error: BaseException | None = None
+        self._position = 0
+        self._changed = threading.Condition()
+
+    def fill(self, chunks: Iterable[bytes], observe: Callable[[bytes], None]) -> None:
+        """Fetch thread: append ``chunks`` (each passed to ``observe`` first), then mark the end."""
+        fd = self._file.fileno()
+        try:
+            for chunk in chunks:
+                if self._abort.is_set():
+                    return
+                observe(chunk)
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.pwrite(fd, view, self._written + len(chunk) - len(view)):]
+                with self._changed:
+                    self._written += len(chunk)
+                    self._changed.notify_all()
+        except BaseException as error:  # re-raised by the calling thread (reraise)
+            self._error = error
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+            with self._changed:
+                self._ended = True
+                self._changed.notify_all()
+
+    def reraise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._position, os.SEEK_END: self._size}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        end = min(self._position + len(buffer), self._size)
+        with self._changed:
+            while self._written < end and not self._ended:
+                if self._abort.is_set():
+                    raise _Aborted
+                self._changed.wait(_POLL_SECONDS)
+            end = min(end, self._written)  # a download that ended early reads as a truncated file
+        if end <= self._position:
+            return 0
+        count = os.preadv(self._file.fileno(), [memoryview(buffer)[: end - self._position]], self._position)
+        self._position += count
+        return count
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
+        super().__exit__(*exc)
+
+
 # --- inflate -----------------------------------------------------------------------------
 
 
@@ -446,8 +598,8 @@ def _inflate(source: _Pipe, out: _Pipe, name: str) -> None:
     _producer(run, out)
 
 
-def _inflate_parallel(path: str, out: _Pipe, name: str) -> None:
-    """Plain tar from a gzip file on disk, inflated by rapidgzip on all CPUs."""
+def _inflate_parallel(path: str | _Spool, out: _Pipe, name: str) -> None:
+    """Plain tar from a gzip file on disk (a path or a spool), inflated by rapidgzip on all CPUs."""
 
     def run() -> None:
         rapidgzip = _rapidgzip()

@@ -135,14 +135,14 @@ def fetch_archive(
 
         download = objectstore.open_download(handle.raw, name=handle.raw)
     with download:
-        extracted = archive.extract(
-            download,
-            dest,
-            name=handle.raw,
-            expected_sha256=expected_sha256,
-            expected_size=expected_size,
-            limits=archive.Limits.from_settings(),
-        )
+        size: int | None = getattr(download, "size", None)
+        limits = archive.Limits.from_settings()
+        if size is not None and archive.parallel_inflate(size):
+            extracted = archive.extract_spooled(download, size, dest, name=handle.raw, expected_sha256=expected_sha256,
+                                                expected_size=expected_size, limits=limits)
+        else:
+            extracted = archive.extract(download, dest, name=handle.raw, expected_sha256=expected_sha256,
+                                        expected_size=expected_size, limits=limits)
     return FillResult(
         url=download.url,
         sha256=extracted.sha256,

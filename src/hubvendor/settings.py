@@ -160,6 +160,17 @@ def source_date_epoch() -> int:
         raise ConfigError(f"environment variable SOURCE_DATE_EPOCH={value!r}: expected an integer") from None
 
 
+INFLATE_MODES = ("auto", "stream", "parallel")
+
+
+def inflate() -> str:
+    """HUBVENDOR_INFLATE: ``auto`` (default: parallel for big archives on enough CPUs), ``stream`` or ``parallel``."""
+    value = os.environ.get("HUBVENDOR_INFLATE", "").strip().lower() or "auto"
+    if value not in INFLATE_MODES:
+        raise ConfigError(f"environment variable HUBVENDOR_INFLATE={value!r}: expected one of {', '.join(INFLATE_MODES)}")
+    return value
+
+
 def cache_max_size() -> int | None:
     value = os.environ.get("HUBVENDOR_CACHE_MAX_SIZE", "")
     return parse_size(value, "HUBVENDOR_CACHE_MAX_SIZE") if value else None
