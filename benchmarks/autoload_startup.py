@@ -2,8 +2,8 @@
 
 Builds hubvendor's wheel (or takes ``--wheel``), installs it into two throwaway venvs, one with
 ``hubvendor-autoload.pth`` and one with it deleted, and times ``python -c pass`` side by side
-(interleaved runs, medians). It also times the hook's line itself inside fresh processes of the venv
-without the hook (``-P``: no cwd on sys.path, as at .pth time), isolating it from start-up noise.
+(interleaved runs, medians). It also reads the hook's own import time from ``python -X importtime``,
+which isolates it from start-up noise (and slightly overstates it: importtime adds its own overhead).
 
     python benchmarks/autoload_startup.py [--runs 300] [--wheel dist/hubvendor-*.whl]
 """
@@ -60,6 +60,17 @@ def time_process(argv: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - start
 
 
+def importtime_us(python: Path, env: dict[str, str]) -> int:
+    """Cumulative microseconds of importing ``hubvendor._autoload`` at start-up, as ``-X importtime`` says."""
+    stderr = subprocess.run([str(python), "-X", "importtime", "-c", "pass"], env=env, check=True,
+                            capture_output=True, text=True).stderr
+    for row in stderr.splitlines():
+        fields = row.split("|")
+        if len(fields) == 3 and fields[2].strip() == "hubvendor._autoload":
+            return int(fields[1])
+    sys.exit("hubvendor._autoload was not imported at start-up")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=300, help="processes per variant (default 300)")
@@ -86,15 +97,7 @@ def main() -> int:
             for name, argv, variant_env in variants:
                 samples[name].append(time_process(argv, variant_env))
 
-        probe = (
-            "import time; t = time.perf_counter(); exec(compile(%r, 'pth', 'exec')); "
-            "print(time.perf_counter() - t)" % line
-        )
-        hook_only = [
-            float(subprocess.run([str(without_hook), "-P", "-c", probe], env=env, check=True,
-                                 capture_output=True, text=True).stdout)
-            for _ in range(min(args.runs, 100))
-        ]
+        hook_only = [importtime_us(with_hook, env) / 1e3 for _ in range(min(args.runs, 100))]
 
     baseline = statistics.median(samples[variants[0][0]])
     print(f"python {sys.version.split()[0]}, {args.runs} interleaved runs per variant, wheel {wheel.name}")
@@ -102,7 +105,7 @@ def main() -> int:
     for name, values in samples.items():
         median = statistics.median(values)
         print(f"{name:40} {median * 1e3:10.2f} {(median - baseline) * 1e3:9.2f} {median / baseline:6.3f}")
-    print(f"hook line alone ({line!r}) in a fresh process: median {statistics.median(hook_only) * 1e3:.3f} ms "
+    print(f"the hook's own imports ({line!r}), python -X importtime: median {statistics.median(hook_only):.3f} ms "
           f"over {len(hook_only)} processes")
     return 0
 

@@ -7,6 +7,7 @@ cache on each emulator and download once between them.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import socket
@@ -175,8 +176,6 @@ def test_two_processes_share_one_object_store_cache(scheme, request, hub_server,
     for process, (stdout, stderr) in zip(processes, results):
         assert process.returncode == 0, stderr[-3000:]
     outputs = [json.loads(stdout.strip().splitlines()[-1]) for stdout, _ in results]
-
-    import hashlib
 
     entry = f"{root}/{hashlib.sha1(HANDLE.encode()).hexdigest()}"
     assert [o["path"] for o in outputs] == [entry, entry]
