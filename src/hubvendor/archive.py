@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 from . import settings
-from .errors import ArchiveError, ConfigError, IntegrityError
+from .errors import ArchiveError, CacheError, ConfigError, HubVendorError, IntegrityError, storage_advice
 
 MAX_COMPONENT_BYTES = 255
 MAX_PATH_BYTES = 1024
@@ -721,6 +721,13 @@ class _Writer:
         shown = member if len(member) <= 160 else f"{member[:100]}...{member[-40:]}"
         return ArchiveError(f"{self._name}: archive member {shown!r}: {cause}")
 
+    def write_failure(self, member: str, what: str, error: OSError) -> HubVendorError:
+        """A full or unwritable disk is a CacheError saying what to do; other write errors are the archive's."""
+        advice = storage_advice(error, self._dest)
+        if advice is None:
+            return self.fail(member, f"{what} ({error.strerror})")
+        return CacheError(f"{self._name}: archive member {member!r}: {what} ({error.strerror}); {advice}")
+
     def add(self, member: tarfile.TarInfo, stream: _TarStream) -> None:
         self.members += 1
         if self.members > self._limits.max_members:
@@ -810,7 +817,7 @@ class _Writer:
             except FileExistsError:
                 continue
             except OSError as error:
-                raise self.fail(member, f"cannot create directory ({error.strerror})") from None
+                raise self.write_failure(member, "cannot create directory", error) from None
             os.chmod(full, 0o755)
             self._dirs.append(path)
 
@@ -820,7 +827,7 @@ class _Writer:
         try:
             fd = os.open(full, flags, 0o644)
         except OSError as error:
-            raise self.fail(member.name, f"cannot create file ({error.strerror})") from None
+            raise self.write_failure(member.name, "cannot create file", error) from None
         file_hash = hashlib.sha256()
         written = 0
         try:
@@ -832,7 +839,7 @@ class _Writer:
             os.fchmod(fd, 0o755 if member.mode & 0o111 else 0o644)
             os.utime(fd, ns=(self._mtime_ns, self._mtime_ns))
         except OSError as error:
-            raise self.fail(member.name, f"cannot write ({error.strerror})") from None
+            raise self.write_failure(member.name, "cannot write", error) from None
         finally:
             os.close(fd)
         padding = -member.size % tarfile.BLOCKSIZE

@@ -6,6 +6,8 @@ so the CLI can print it on one line without a traceback.
 
 from __future__ import annotations
 
+import errno
+
 
 class HubVendorError(Exception):
     """Base class of every error hubvendor raises on purpose."""
@@ -41,3 +43,12 @@ class NotFoundError(HubVendorError, IOError):
 
 class CacheError(HubVendorError, IOError):
     """The cache directory cannot be used (permissions, full disk, lock trouble)."""
+
+
+def storage_advice(error: OSError, directory: str) -> str | None:
+    """What to do after writing below ``directory`` failed with ``error``; None if not full or unwritable."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return f"free disk space on the filesystem holding {directory}"
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"make {directory} writable"
+    return None
