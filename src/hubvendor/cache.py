@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from . import settings
-from .errors import CacheError, HubVendorError, IntegrityError, OfflineError
+from .errors import CacheError, HubVendorError, IntegrityError, OfflineError, storage_advice
 from .filesystems import FileSystem, filesystem_for
 from .handle import Handle, parse
 
@@ -242,7 +242,7 @@ class Cache:
         try:
             self.fs.makedirs(self.root)
         except OSError as exc:
-            raise CacheError(f"{handle.raw}: cannot create cache directory {self.root}: {exc}") from exc
+            raise self._write_error(handle, f"cannot create cache directory {self.root}", exc) from exc
         task_uid = uuid.uuid4().hex
         with self._locked(handle, task_uid) as got_lock:
             if not got_lock:  # another process completed the entry while we waited
@@ -318,6 +318,12 @@ class Cache:
         except (HubVendorError, OSError) as exc:
             _log.warning("hubvendor: automatic pruning of %s to HUBVENDOR_CACHE_MAX_SIZE failed: %s", self.root, exc)
 
+    def _write_error(self, handle: Handle, what: str, exc: OSError) -> CacheError:
+        """A CacheError that says what to do when the cache is full or unwritable."""
+        advice = storage_advice(exc, self.root)
+        hint = f"; {advice}, or set TFHUB_CACHE_DIR to another directory" if advice else ""
+        return CacheError(f"{handle.raw}: {what}: {exc}{hint}")
+
     def _check_recorded_digest(self, handle: Handle, expected_sha256: str | None) -> None:
         descriptor = self.read_descriptor(handle)
         if expected_sha256 and descriptor and descriptor.archive_sha256 and descriptor.archive_sha256 != expected_sha256:
@@ -351,7 +357,7 @@ class Cache:
         except HubVendorError:
             raise
         except OSError as exc:
-            raise CacheError(f"{handle.raw}: cannot write cache entry {entry}: {exc}") from exc
+            raise self._write_error(handle, f"cannot write cache entry {entry}", exc) from exc
         finally:
             self.fs.rmtree(staging)
 
@@ -364,7 +370,7 @@ class Cache:
             try:
                 acquired = self.fs.create_exclusive(lock, contents)
             except OSError as exc:
-                raise CacheError(f"{handle.raw}: cannot create lock file {lock}: {exc}") from exc
+                raise self._write_error(handle, f"cannot create lock file {lock}", exc) from exc
             if acquired:
                 break
             self._wait_for_lock(handle, lock)
