@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from . import manifest
 from .cache import Cache
-from .errors import ConfigError
+from .errors import CacheError, ConfigError, storage_advice
 from .handle import Handle, parse
 
 MODELS_DIR = "models"
@@ -89,9 +89,9 @@ def vendor(specs: Iterable[ModelSpec], output_dir: str, *, jobs: int = 4, cache:
     fetched = fetch_all(list(specs), jobs=jobs, cache=cache)
     output_dir = os.path.abspath(output_dir)
     parent = os.path.dirname(output_dir)
-    os.makedirs(parent, exist_ok=True)
     staging = os.path.join(parent, f".{os.path.basename(output_dir)}.{uuid.uuid4().hex}.tmp")
     try:
+        os.makedirs(parent, exist_ok=True)
         result = manifest.Manifest()
         for item in fetched:
             relative = f"{MODELS_DIR}/{model_dirname(item.handle)}"
@@ -102,6 +102,10 @@ def vendor(specs: Iterable[ModelSpec], output_dir: str, *, jobs: int = 4, cache:
             ))
         manifest.write(os.path.join(staging, manifest.FILENAME), result)
         _swap_into_place(staging, output_dir)
+    except OSError as exc:  # full disk, permissions: a clean error, the previous output left as it was
+        advice = storage_advice(exc, parent) or f"check {parent}"
+        raise CacheError(f"{output_dir}: cannot write the vendored directory ({exc.strerror or exc}); {advice} "
+                         "or choose another output directory") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return result
