@@ -574,16 +574,20 @@ def _inflate(source: _Pipe, out: _Pipe, name: str) -> None:
                 decompressor = zlib.decompressobj(wbits=31)
             if not buffer and not more():
                 raise ArchiveError(f"{name}: truncated gzip stream (the download ended mid-archive)")
-            data, buffer = buffer[:_INFLATE_INPUT_SLICE], buffer[_INFLATE_INPUT_SLICE:]
+            view, buffer = memoryview(buffer), b""  # sliced as views: the rest is not copied per slice
+            offset = 0
             try:
-                while data:
-                    output = decompressor.decompress(data, _INFLATE_OUTPUT_MAX)
-                    if output:
-                        out.put(output)
-                    data = decompressor.unconsumed_tail
-                    if decompressor.eof:
-                        buffer = decompressor.unused_data + buffer
-                        break
+                while offset < len(view) and not decompressor.eof:
+                    data = view[offset : offset + _INFLATE_INPUT_SLICE]
+                    offset += len(data)
+                    while data:
+                        output = decompressor.decompress(data, _INFLATE_OUTPUT_MAX)
+                        if output:
+                            out.put(output)
+                        data = decompressor.unconsumed_tail
+                        if decompressor.eof:
+                            buffer = decompressor.unused_data + view[offset:].tobytes()
+                            break
             except (_Aborted, ArchiveError):
                 raise
             except Exception as error:  # zlib.error and its isal/zlib-ng twins
