@@ -97,7 +97,10 @@ def parse(handle: object) -> Handle:
             raise InvalidHandleError(f"handle {handle!r}: gs:// path without a bucket; {_EXPECTED}")
         return Handle(handle, "gcs", "gs://" + bucket_and_path.rstrip("/"))
     if lowered.startswith("file://"):
-        path = urllib.parse.unquote(urllib.parse.urlparse(handle).path)
+        try:
+            path = urllib.parse.unquote(urllib.parse.urlparse(handle).path)
+        except ValueError as exc:  # "file://[x": an unclosed IPv6 host
+            raise InvalidHandleError(f"handle {handle!r}: malformed URL ({exc}); {_EXPECTED}") from None
         if not path:
             raise InvalidHandleError(f"handle {handle!r}: file:// URL without a path; {_EXPECTED}")
         return _local_path(handle, path)
