@@ -70,6 +70,7 @@ def handle_strings(draw: st.DrawFn) -> str:
 @example("http://127.0.0.1/ /")
 @example("file://tfhub.dev/ ?tf-hub-format=compressed")
 @example("a /.")
+@example("file://[::1/models/m")
 def test_handles_parse_and_normalise_idempotently(raw: str) -> None:
     parsed = guarded("handle.parse", repr(raw), lambda: handle.parse(raw))
     if parsed is None:
