@@ -1,0 +1,125 @@
+"""``hubvendor.resolve``: a warm-cache fast path in front of :func:`hubvendor.runtime.resolve`.
+
+A process that resolves a handle already in the cache should cost about what ``python -c pass``
+costs, but the full resolution chain imports a few dozen modules (dataclasses, logging, uuid,
+tempfile, json, ...: ~15 ms). This module imports only ``os``, ``sys``, ``fcntl`` and ``_sha1``
+(its annotations use builtins only) and answers exactly what :func:`runtime.resolve` would in the
+common case: an http(s) handle, a local cache named by ``TFHUB_CACHE_DIR``, an entry hubvendor
+wrote and that is complete, and nothing that could take precedence (``HUBVENDOR_PATH``, wheels' ``hubvendor.d``, Bazel runfiles, an extra manifest
+source, UNCOMPRESSED/Colab load formats, absl flags). In every other case, and on any doubt, it
+defers to the full chain. Like ``Cache.use`` it holds a shared flock on the entry for the process's
+lifetime and marks the entry used.
+"""
+
+import os
+import sys
+
+SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
+_HELD: dict[str, int] = {}  # entry path -> fd holding LOCK_SH until the process exits
+
+
+def resolve(handle: object) -> str:
+    """A local directory (or gs:// location) holding the model for ``handle``."""
+    path = _warm_entry(handle)
+    if path is not None:
+        return path
+    from .runtime import resolve as full_resolve
+
+    return full_resolve(handle)
+
+
+def _warm_entry(handle: object) -> str | None:
+    """The cache entry for ``handle`` when the fast path provably applies, else None."""
+    if type(handle) is not str or not handle.lower().startswith(("http://", "https://")):
+        return None
+    if handle != handle.strip() or any(ord(c) < 32 or c == "\x7f" for c in handle):
+        return None  # parse() rejects these: let it say why
+    root = os.environ.get("TFHUB_CACHE_DIR", "")
+    if not root or "://" in root or _something_else_may_answer():
+        return None
+    try:
+        from _sha1 import sha1
+    except ImportError:  # a Python built without it
+        from hashlib import sha1
+    entry = os.path.join(root, sha1(handle.encode("utf8")).hexdigest())
+    if not _complete(entry):
+        return None
+    return entry if _hold(entry) else None
+
+
+def _something_else_may_answer() -> bool:
+    """Whether a vendored source or a non-COMPRESSED load format could take precedence over the cache."""
+    environ = os.environ
+    if environ.get("HUBVENDOR_PATH") or environ.get("RUNFILES_MANIFEST_FILE") or environ.get("RUNFILES_DIR"):
+        return True
+    if environ.get("TFHUB_MODEL_LOAD_FORMAT", "") not in ("", "COMPRESSED", "AUTO"):
+        return True
+    if environ.get("COLAB_RELEASE_TAG") or "google.colab" in sys.modules or "absl.flags" in sys.modules:
+        return True
+    if "hubvendor.sources" in sys.modules:  # sources.register() may have added one
+        return True
+    argv = sys.argv or []
+    if any(arg.startswith(("--tfhub_model_load_format", "--tfhub_cache_dir")) for arg in argv):
+        return True
+    argv0 = argv[0] if argv else ""
+    if argv0 and (os.path.exists(argv0 + ".runfiles_manifest") or os.path.exists(argv0 + ".runfiles")):
+        return True
+    return any(os.path.isdir(os.path.join(entry or ".", "hubvendor.d")) for entry in sys.path)
+
+
+def _complete(entry: str) -> bool:
+    """``Cache.is_complete`` for an entry hubvendor wrote (its descriptor records the tree)."""
+    try:
+        names = os.listdir(entry)
+        with open(entry + ".descriptor.txt", encoding="utf-8", errors="replace") as file:
+            descriptor = file.read()
+    except OSError:
+        return False
+    if not any(name in names for name in SAVED_MODEL_FILES):
+        return False
+    values: dict[str, str] = {}
+    for line in descriptor.splitlines():
+        label, _, value = line.partition(": ")
+        values[label.strip()] = value.strip()
+    files, size = values.get("Hubvendor-Tree-Files", ""), values.get("Hubvendor-Tree-Bytes", "")
+    if not (values.get("Hubvendor-Tree-Digest") and files.isdigit() and size.isdigit()):
+        return False  # not written by hubvendor (or damaged): the full chain decides
+    return _tree_stats(entry) == (int(files), int(size))
+
+
+def _tree_stats(path: str) -> tuple[int, int]:
+    """``LocalFileSystem.tree_stats``: (files, bytes) below ``path``."""
+    files = total = 0
+    for dirpath, _, filenames in os.walk(path):
+        for name in filenames:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except FileNotFoundError:
+                continue
+            files += 1
+    return files, total
+
+
+def _hold(entry: str) -> bool:
+    """``Cache._hold`` + ``mark_used``: a shared flock on ``entry`` for the process's lifetime."""
+    import fcntl
+
+    if entry in _HELD:
+        return True
+    try:
+        fd = os.open(entry, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)  # waits out a prune holding LOCK_EX while moving it aside
+        if not os.path.samestat(os.fstat(fd), os.stat(entry)):
+            raise FileNotFoundError(entry)
+    except OSError:
+        os.close(fd)
+        return False
+    _HELD[entry] = fd
+    try:
+        os.utime(entry)
+    except OSError:
+        pass
+    return True
