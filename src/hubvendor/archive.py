@@ -717,6 +717,7 @@ class _Writer:
         self._kinds: dict[str, str] = {"": "dir"}  # relative path -> "file" | "dir"
         self._folded: dict[str, str] = {"": ""}  # NFC-casefolded path -> path
         self._dirs: list[str] = []
+        self._present: set[str] = {""}  # directories known to exist below dest
         self._mtime_ns = settings.source_date_epoch() * 1_000_000_000
         self.members = 0
         self.tree = _Tree(_TreeDigest())
@@ -812,18 +813,24 @@ class _Writer:
             self._kinds[rel] = "file"
 
     def _make_dirs(self, member: str, rel: str) -> None:
+        if rel in self._present:  # and so are its parents: no mkdir per level per file (20k-file models)
+            return
         parts = rel.split("/") if rel else []
         for depth in range(1, len(parts) + 1):
             path = "/".join(parts[:depth])
+            if path in self._present:
+                continue
             full = os.path.join(self._dest, path)
             try:
                 os.mkdir(full, 0o755)
             except FileExistsError:
+                self._present.add(path)
                 continue
             except OSError as error:
                 raise self.write_failure(member, "cannot create directory", error) from None
             os.chmod(full, 0o755)
             self._dirs.append(path)
+            self._present.add(path)
 
     def _write_file(self, member: tarfile.TarInfo, rel: str, stream: _TarStream) -> None:
         full = os.path.join(self._dest, rel)
