@@ -248,9 +248,9 @@ def test_use_mark_is_cheap_and_read_only_caches_still_resolve(hub_server: HubSer
     overhead = timed(cache.use) - timed(cache.ensure)
     assert overhead < 200e-6, f"use() costs {overhead * 1e6:.0f} µs more than ensure()"
 
-    import hubvendor.cache as cache_module
+    import hubvendor.entry as entry_module
 
-    monkeypatch.setattr(cache_module, "_READERS", {})
+    monkeypatch.setattr(entry_module, "_READERS", {})
     def read_only(*args: object, **kwargs: object) -> None:
         raise OSError(30, "Read-only file system")
 

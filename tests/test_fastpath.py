@@ -15,10 +15,10 @@ from hubvendor import archive
 
 HANDLE = "https://tfhub.dev/test/fast/1"
 PROBE = (
-    "import json, sys; from hubvendor import _fastpath; entry = _fastpath._warm_entry(sys.argv[1]); "
+    "import json, sys; from hubvendor import _fastpath, entry as entry_files; entry = _fastpath._warm_entry(sys.argv[1]); "
     "import hubvendor; path = hubvendor.resolve(sys.argv[1]) if entry else None; "
     "from hubvendor import runtime; full = runtime.resolve(sys.argv[1]) if entry else None; "
-    "print(json.dumps([entry, path, full, sorted(_fastpath._HELD)]))"
+    "print(json.dumps([entry, path, full, sorted(entry_files._READERS)]))"
 )
 
 

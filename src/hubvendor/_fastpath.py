@@ -14,8 +14,7 @@ lifetime and marks the entry used.
 import os
 import sys
 
-SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
-_HELD: dict[str, int] = {}  # entry path -> fd holding LOCK_SH until the process exits
+from .entry import descriptor_fields, has_saved_model, hold, tree_stats
 
 
 def resolve(handle: object) -> str:
@@ -44,7 +43,7 @@ def _warm_entry(handle: object) -> str | None:
     entry = os.path.join(root, sha1(handle.encode("utf8")).hexdigest())
     if not _complete(entry):
         return None
-    return entry if _hold(entry) else None
+    return entry if hold(entry) else None
 
 
 def _something_else_may_answer() -> bool:
@@ -72,54 +71,10 @@ def _complete(entry: str) -> bool:
     try:
         names = os.listdir(entry)
         with open(entry + ".descriptor.txt", encoding="utf-8", errors="replace") as file:
-            descriptor = file.read()
+            values = descriptor_fields(file.read())
     except OSError:
         return False
-    if not any(name in names for name in SAVED_MODEL_FILES):
-        return False
-    values: dict[str, str] = {}
-    for line in descriptor.splitlines():
-        label, _, value = line.partition(": ")
-        values[label.strip()] = value.strip()
     files, size = values.get("Hubvendor-Tree-Files", ""), values.get("Hubvendor-Tree-Bytes", "")
-    if not (values.get("Hubvendor-Tree-Digest") and files.isdigit() and size.isdigit()):
+    if not (has_saved_model(names) and values.get("Hubvendor-Tree-Digest") and files.isdigit() and size.isdigit()):
         return False  # not written by hubvendor (or damaged): the full chain decides
-    return _tree_stats(entry) == (int(files), int(size))
-
-
-def _tree_stats(path: str) -> tuple[int, int]:
-    """``LocalFileSystem.tree_stats``: (files, bytes) below ``path``."""
-    files = total = 0
-    for dirpath, _, filenames in os.walk(path):
-        for name in filenames:
-            try:
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-            except FileNotFoundError:
-                continue
-            files += 1
-    return files, total
-
-
-def _hold(entry: str) -> bool:
-    """``Cache._hold`` + ``mark_used``: a shared flock on ``entry`` for the process's lifetime."""
-    import fcntl
-
-    if entry in _HELD:
-        return True
-    try:
-        fd = os.open(entry, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH)  # waits out a prune holding LOCK_EX while moving it aside
-        if not os.path.samestat(os.fstat(fd), os.stat(entry)):
-            raise FileNotFoundError(entry)
-    except OSError:
-        os.close(fd)
-        return False
-    _HELD[entry] = fd
-    try:
-        os.utime(entry)
-    except OSError:
-        pass
-    return True
+    return tree_stats(entry) == (int(files), int(size))

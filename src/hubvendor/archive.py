@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 from . import settings
+from .entry import tree_stats  # re-exported: part of the archive API
 from .errors import ArchiveError, CacheError, ConfigError, HubVendorError, IntegrityError, storage_advice
 
 MAX_COMPONENT_BYTES = 255
@@ -257,15 +258,6 @@ def tree_digest(path: str) -> str:
                 size += count
         digest.add(rel, size, file_hash.hexdigest())
     return digest.hexdigest()
-
-
-def tree_stats(path: str) -> tuple[int, int]:
-    """``(files, bytes)`` of the regular files below ``path``, from metadata only."""
-    files = total = 0
-    for _, _, size in _regular_files(path):
-        files += 1
-        total += size
-    return files, total
 
 
 def _regular_files(root: str) -> Iterator[tuple[bytes, str, int]]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import fcntl
 import logging
 import os
 import socket
@@ -26,18 +25,16 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from . import entry as entry_files
 from . import settings
 from .errors import CacheError, HubVendorError, IntegrityError, OfflineError, storage_advice
 from .filesystems import FileSystem, filesystem_for
 from .handle import Handle, parse
 
-SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 POLL_SECONDS = 0.2
 HEARTBEAT_SECONDS = 2.0
 _log = logging.getLogger("hubvendor")
 # Entry directories this process reads: path -> fd holding a shared flock until the process exits.
-_READERS: dict[str, int] = {}
-_READERS_LOCK = threading.Lock()
 
 
 @dataclass
@@ -79,10 +76,7 @@ class Descriptor:
 
     @classmethod
     def parse(cls, text: str) -> Descriptor:
-        values: dict[str, str] = {}
-        for line in text.splitlines():
-            label, _, value = line.partition(": ")
-            values[label.strip()] = value.strip()
+        values = entry_files.descriptor_fields(text)
         host, _, pid = values.get("Downloader Hostname", "").rpartition(" (PID:")
         descriptor = cls(
             handle=values.get("Module", ""),
@@ -206,7 +200,7 @@ class Cache:
     def is_complete(self, entry: str, descriptor: Descriptor | None) -> bool:
         """Non-empty, holds a SavedModel, and matches the recorded file count and bytes."""
         names = self.fs.listdir(entry)
-        if not names or not any(name in names for name in SAVED_MODEL_FILES):
+        if not names or not entry_files.has_saved_model(names):
             return False
         if descriptor is None or descriptor.tree_files is None:
             return True
@@ -268,36 +262,9 @@ class Cache:
         return entry
 
     def _hold(self, entry: str) -> bool:
-        """Take (once) a shared flock on ``entry``; False when it vanished before the lock was held."""
-        with _READERS_LOCK:
-            if entry in _READERS:
-                try:
-                    if os.path.samestat(os.fstat(_READERS[entry]), os.stat(entry)):
-                        return True
-                except FileNotFoundError:
-                    pass
-                os.close(_READERS.pop(entry))
-            if not self.fs.local:
-                self.mark_used(entry)
-                _READERS[entry] = -1
-                return True
-            try:
-                fd = os.open(entry, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            except FileNotFoundError:
-                return False
-            except OSError:
-                return True  # unreadable as a directory: nothing to protect, the load will say why
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH)  # waits out a prune holding LOCK_EX while moving it aside
-                if not os.path.samestat(os.fstat(fd), os.stat(entry)):
-                    raise FileNotFoundError(entry)
-            except FileNotFoundError:
-                os.close(fd)
-                return False
-            except OSError:  # no flock support (some network filesystems): read unprotected
-                os.close(fd)
-                return True
-            _READERS[entry] = fd
+        """Hold a shared read lock on a local entry (``entry.hold``); remote entries are only marked used."""
+        if self.fs.local:
+            return entry_files.hold(entry)
         self.mark_used(entry)
         return True
 

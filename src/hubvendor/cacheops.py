@@ -29,9 +29,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
 from . import settings
-from .cache import SAVED_MODEL_FILES, Cache, Descriptor, _pid_alive, lock_contents, parse_lock_contents
+from .cache import Cache, Descriptor, _pid_alive, lock_contents, parse_lock_contents
 from .errors import CacheError, ConfigError, NotFoundError
 from .filesystems import LocalFileSystem
+from .entry import SAVED_MODEL_FILES
 from .handle import parse
 
 ENTRY_NAME = re.compile(r"^[0-9a-f]{40}$")

@@ -13,6 +13,8 @@ import uuid
 from collections.abc import Iterator
 from typing import Protocol
 
+from . import entry as entry_files
+
 
 class FileSystem(Protocol):
     """What the cache needs from a store. Paths are strings in the store's syntax."""
@@ -119,13 +121,7 @@ class LocalFileSystem:
             os.utime(path)
 
     def tree_stats(self, path: str) -> tuple[int, int]:
-        files = total = 0
-        for dirpath, _, filenames in os.walk(path):
-            for name in filenames:
-                with contextlib.suppress(FileNotFoundError):
-                    total += os.lstat(os.path.join(dirpath, name)).st_size
-                    files += 1
-        return files, total
+        return entry_files.tree_stats(path)
 
     @contextlib.contextmanager
     def local_dir(self, path: str) -> Iterator[str]:

@@ -29,11 +29,11 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from .errors import ConfigError, FetchError, NotFoundError
+from .entry import SAVED_MODEL_FILES
 from .filesystems import FileSystem
 
 LOCK_SETTLE_SECONDS = 0.5
 CHUNK_BYTES = 1 << 20
-SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 _EXTRAS = {"gs": "gcs", "gcs": "gcs", "s3": "s3", "s3a": "s3"}
 
 

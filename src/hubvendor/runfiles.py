@@ -15,11 +15,11 @@ import sys
 from dataclasses import dataclass
 
 from .errors import ConfigError, InvalidHandleError
+from .entry import SAVED_MODEL_FILES
 from .handle import normalise
 
 MANIFEST_SUFFIX = ".hubvendor.json"
 MANIFEST_FORMAT = "hubvendor-manifest/1"
-SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,11 @@ from typing import Any
 from . import settings
 from .errors import HubVendorError, InvalidHandleError
 from .filesystems import is_remote
+from .entry import SAVED_MODEL_FILES
 from .handle import parse
 
 TPU_HOST_IO_DEVICE = "/job:localhost"
 MODULE_PROTO = "tfhub_module.pb"
-SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 
 
 class IncompatibleModelError(HubVendorError, ValueError):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from .. import __version__, lockfile, manifest, settings
 from ..config import Config, dist_key
+from ..entry import tree_stats
 from ..errors import ConfigError, IntegrityError
 from ..handle import parse
 from ..vendor import ModelSpec, fetch_all, model_dirname, vendor
@@ -117,7 +118,7 @@ def prepare(config: Config, dist_name: str, *, editable: bool, log: Log = log_st
                 f"{model.handle}: extracted tree digest {model.tree_digest} does not match {config.lock_path} "
                 f"(expected {entry.tree_digest})"
             )
-        files, unpacked = _tree_stats(model.source_dir)
+        files, unpacked = tree_stats(model.source_dir)
         total += unpacked
         if config.max_model_size is not None and unpacked > config.max_model_size:
             raise ConfigError(
@@ -180,10 +181,3 @@ def _verify_trees(models: list[Model], models_dir: str, hashes: list[wheel.FileH
             )
 
 
-def _tree_stats(root: str) -> tuple[int, int]:
-    files = total = 0
-    for directory, _, names in os.walk(root):
-        for name in names:
-            files += 1
-            total += os.lstat(os.path.join(directory, name)).st_size
-    return files, total

@@ -1,0 +1,80 @@
+"""A model directory on local disk: what makes it complete, its size, the reader lock.
+
+Imports only ``os`` (``fcntl`` when locking) so the warm resolve path can use it at
+start-up cost; ``cache``, ``archive``, the build hooks and runfiles share it.
+"""
+
+import os
+
+SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
+_READERS: dict[str, int] = {}  # entry path -> fd holding LOCK_SH until the process exits
+
+
+def has_saved_model(names: "list[str]") -> bool:
+    """Whether a directory listing holds a SavedModel graph."""
+    return any(name in names for name in SAVED_MODEL_FILES)
+
+
+def tree_stats(path: str) -> "tuple[int, int]":
+    """``(file count, total bytes)`` of the regular files below ``path`` (``(0, 0)`` when absent)."""
+    files = total = 0
+    for dirpath, _, filenames in os.walk(path):
+        for name in filenames:
+            try:
+                status = os.lstat(os.path.join(dirpath, name))
+            except FileNotFoundError:
+                continue
+            if status.st_mode & 0o170000 == 0o100000:  # regular files only, as extraction writes
+                files += 1
+                total += status.st_size
+    return files, total
+
+
+def descriptor_fields(text: str) -> "dict[str, str]":
+    """``Label: value`` lines of a ``<sha1>.descriptor.txt`` file."""
+    fields = {}
+    for line in text.splitlines():
+        label, _, value = line.partition(": ")
+        fields[label.strip()] = value.strip()
+    return fields
+
+
+def hold(entry: str) -> bool:
+    """Take (once per process) a shared flock on ``entry`` and mark it used (its mtime).
+
+    ``hubvendor cache prune``/``rm`` skip entries a live process holds. False when the
+    entry vanished before the lock was held; True, unprotected, where flock is unsupported.
+    """
+    import fcntl
+
+    held = _READERS.get(entry)
+    if held is not None:
+        try:
+            if os.path.samestat(os.fstat(held), os.stat(entry)):
+                return True
+        except FileNotFoundError:
+            pass
+        os.close(_READERS.pop(entry))
+    try:
+        fd = os.open(entry, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # unreadable as a directory: nothing to protect, the load will say why
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)  # waits out a prune holding LOCK_EX while moving it aside
+        if not os.path.samestat(os.fstat(fd), os.stat(entry)):
+            raise FileNotFoundError(entry)
+    except FileNotFoundError:
+        os.close(fd)
+        return False
+    except OSError:  # no flock support (some network filesystems): read unprotected
+        os.close(fd)
+        return True
+    if _READERS.setdefault(entry, fd) != fd:  # another thread got there first
+        os.close(fd)
+    try:
+        os.utime(entry)
+    except OSError:
+        pass  # read-only cache: no use mark
+    return True
