@@ -41,6 +41,10 @@ class NotFoundError(HubVendorError, IOError):
     """A handle could not be resolved anywhere; the message lists where it looked."""
 
 
+class IncompatibleModelError(HubVendorError, ValueError):
+    """A resolved directory holds neither a SavedModel nor a TF1 Hub module."""
+
+
 class CacheError(HubVendorError, IOError):
     """The cache directory cannot be used (permissions, full disk, lock trouble)."""
 

@@ -13,17 +13,13 @@ import sys
 from typing import Any
 
 from . import settings
-from .errors import HubVendorError, InvalidHandleError
+from .errors import IncompatibleModelError, InvalidHandleError
 from .filesystems import is_remote
 from .entry import SAVED_MODEL_FILES
 from .handle import parse
 
 TPU_HOST_IO_DEVICE = "/job:localhost"
 MODULE_PROTO = "tfhub_module.pb"
-
-
-class IncompatibleModelError(HubVendorError, ValueError):
-    """A resolved directory holds neither a SavedModel nor a TF1 Hub module."""
 
 
 class HubVendorResolver:
