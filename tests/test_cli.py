@@ -76,3 +76,27 @@ def test_vendor_rejects_two_spellings_of_one_model(hub_env, tmp_path: Path):
                        env=hub_env)
     assert result.returncode == 1 and "names the same model" in result.stderr
     assert not (tmp_path / "v").exists()
+
+
+def test_vendor_restores_the_output_a_killed_run_had_moved_aside(hub_server: HubServer, hub_env, tmp_path: Path):
+    out = tmp_path / "vendored"
+    assert hubvendor("vendor", "--output", str(out), HALF_PLUS_TWO_HANDLE, env=hub_env).returncode == 0
+    snapshot = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    # A run killed between the swap's two renames: the output moved aside, its new tree still staged.
+    out.rename(tmp_path / f".vendored.{dead.pid}.{'a' * 32}.old")
+    (tmp_path / f".vendored.{dead.pid}.{'a' * 32}.tmp" / "models").mkdir(parents=True)
+
+    failed = hubvendor("vendor", "--output", str(out), "https://tfhub.dev/test/missing/1", env=hub_env)
+    assert failed.returncode == 1
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == snapshot
+    assert sorted(os.listdir(tmp_path)) == sorted(["vendored", "downloader.cfg", "tfhub_cache"])
+
+
+@pytest.mark.parametrize("handle", ["/models/local_dir", "gs://bucket/model_dir"])
+def test_vendor_and_fetch_reject_handles_that_are_read_in_place(handle, tmp_path: Path):
+    for args in (("vendor", "--output", str(tmp_path / "v")), ("fetch",)):
+        result = hubvendor(*args, handle)
+        assert result.returncode == 1 and repr(handle) in result.stderr and "only archive handles" in result.stderr
+    assert not (tmp_path / "v").exists()

@@ -158,7 +158,7 @@ def parse_lock_contents(text: str) -> tuple[str, int, str]:
     return host, int(pid) if pid.isdigit() else 0, task_uid
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -377,7 +377,7 @@ class Cache:
             state = (contents, self.fs.mtime(lock), self.fs.tree_stats(staging))
             if state != last_state:
                 last_progress, last_state = time.monotonic(), state
-            holder_dead = self.fs.local and host == socket.gethostname() and pid and not _pid_alive(pid)
+            holder_dead = self.fs.local and host == socket.gethostname() and pid and not pid_alive(pid)
             if holder_dead or time.monotonic() - last_progress > timeout:
                 self._break_lock(lock, contents, staging)
                 return

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
 from . import settings
-from .cache import Cache, Descriptor, _pid_alive, lock_contents, parse_lock_contents
+from .cache import Cache, Descriptor, pid_alive, lock_contents, parse_lock_contents
 from .errors import CacheError, ConfigError, NotFoundError
 from .filesystems import LocalFileSystem
 from .entry import SAVED_MODEL_FILES
@@ -337,7 +337,7 @@ def flock_holders(path: str) -> list[int]:
 def lock_is_stale(cache: Cache, lock: str, contents: str) -> bool:
     """Cache's liveness rule, decided at once: holder dead on this host, or no progress for the timeout."""
     host, pid, task_uid = parse_lock_contents(contents)
-    if cache.fs.local and host == socket.gethostname() and pid and not _pid_alive(pid):
+    if cache.fs.local and host == socket.gethostname() and pid and not pid_alive(pid):
         return True
     timeout = settings.env_number("HUBVENDOR_LOCK_TIMEOUT", 60.0)
     staging = lock[: -len(".lock")] + f".{task_uid}.tmp"

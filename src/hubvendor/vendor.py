@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from . import manifest
-from .cache import Cache
+from .cache import Cache, pid_alive
 from .errors import CacheError, ConfigError, storage_advice
 from .handle import Handle, parse
 
@@ -57,6 +57,11 @@ def check_unique(specs: Sequence[ModelSpec]) -> list[Handle]:
     handles, seen = [], {}
     for spec in specs:
         handle = parse(spec.handle)
+        if not handle.is_archive:
+            raise ConfigError(
+                f"handle {spec.handle!r}: local paths and gs:// directories are read where they are; only "
+                "archive handles (http(s) URLs, gs://...tar.gz) can be fetched or vendored"
+            )
         if handle.key in seen:
             raise ConfigError(f"handle {spec.handle!r} names the same model as {seen[handle.key]!r}")
         seen[handle.key] = spec.handle
@@ -86,10 +91,12 @@ def fetch_all(specs: Sequence[ModelSpec], *, jobs: int = 4, cache: Cache | None 
 
 def vendor(specs: Iterable[ModelSpec], output_dir: str, *, jobs: int = 4, cache: Cache | None = None) -> manifest.Manifest:
     """Fetch ``specs`` and make ``output_dir`` a vendored directory holding exactly them."""
-    fetched = fetch_all(list(specs), jobs=jobs, cache=cache)
     output_dir = os.path.abspath(output_dir)
     parent = os.path.dirname(output_dir)
-    staging = os.path.join(parent, f".{os.path.basename(output_dir)}.{uuid.uuid4().hex}.tmp")
+    if os.path.isdir(parent):
+        _recover_from_killed_runs(output_dir)
+    fetched = fetch_all(list(specs), jobs=jobs, cache=cache)
+    staging = os.path.join(parent, f".{os.path.basename(output_dir)}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     try:
         os.makedirs(parent, exist_ok=True)
         result = manifest.Manifest()
@@ -119,11 +126,26 @@ def _link_or_copy(src: str, dst: str) -> None:
         shutil.copy2(src, dst)
 
 
+def _recover_from_killed_runs(output_dir: str) -> None:
+    """Undo what a killed run left beside ``output_dir``: restore the previous output, drop staging."""
+    parent, base = os.path.split(output_dir)
+    leftovers = re.compile(rf"^\.{re.escape(base)}\.(\d+)\.[0-9a-f]{{32}}\.(tmp|old)$")
+    for name in sorted(os.listdir(parent), key=lambda n: not n.endswith(".old")):
+        match = leftovers.match(name)
+        if not match or pid_alive(int(match.group(1))):
+            continue
+        path = os.path.join(parent, name)
+        if match.group(2) == "old" and not os.path.exists(output_dir):
+            os.rename(path, output_dir)  # killed between the two renames of the swap
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def _swap_into_place(staging: str, output_dir: str) -> None:
     if not os.path.exists(output_dir):
         os.rename(staging, output_dir)
         return
-    old = f"{staging}.old"
+    old = staging[: -len(".tmp")] + ".old"
     os.rename(output_dir, old)
     try:
         os.rename(staging, output_dir)
