@@ -10,6 +10,7 @@ removes itself. Keep this module free of imports: it runs in every Python proces
 import sys
 
 TARGET = "tensorflow_hub"
+OFF = ("0", "false", "no", "off")  # settings.autoload() reads the same values
 
 
 class _TensorflowHubHook:
@@ -69,9 +70,9 @@ def disarm():
 
 
 def startup():
-    """Run by ``hubvendor-autoload.pth``: arm the hook unless ``HUBVENDOR_AUTOLOAD=0``."""
+    """Run by ``hubvendor-autoload.pth``: arm the hook unless HUBVENDOR_AUTOLOAD is 0/false/no/off."""
     # settings.autoload()'s rule, inlined: importing hubvendor.settings here would cost milliseconds.
     import os
 
-    if os.environ.get("HUBVENDOR_AUTOLOAD", "1") != "0" and TARGET not in sys.modules:
+    if os.environ.get("HUBVENDOR_AUTOLOAD", "1").strip().lower() not in OFF and TARGET not in sys.modules:
         arm()

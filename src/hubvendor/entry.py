@@ -5,9 +5,11 @@ start-up cost; ``cache``, ``archive``, the build hooks and runfiles share it.
 """
 
 import os
+from _thread import allocate_lock  # threading costs an import at start-up
 
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 _READERS: dict[str, int] = {}  # entry path -> fd holding LOCK_SH until the process exits
+_READERS_LOCK = allocate_lock()
 
 
 def has_saved_model(names: "list[str]") -> bool:
@@ -47,32 +49,32 @@ def hold(entry: str) -> bool:
     """
     import fcntl
 
-    held = _READERS.get(entry)
-    if held is not None:
+    with _READERS_LOCK:
+        held = _READERS.get(entry)
+        if held is not None:
+            try:
+                if os.path.samestat(os.fstat(held), os.stat(entry)):
+                    return True
+            except FileNotFoundError:
+                pass
+            os.close(_READERS.pop(entry))
         try:
-            if os.path.samestat(os.fstat(held), os.stat(entry)):
-                return True
+            fd = os.open(entry, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except FileNotFoundError:
-            pass
-        os.close(_READERS.pop(entry))
-    try:
-        fd = os.open(entry, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return False
-    except OSError:
-        return True  # unreadable as a directory: nothing to protect, the load will say why
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH)  # waits out a prune holding LOCK_EX while moving it aside
-        if not os.path.samestat(os.fstat(fd), os.stat(entry)):
-            raise FileNotFoundError(entry)
-    except FileNotFoundError:
-        os.close(fd)
-        return False
-    except OSError:  # no flock support (some network filesystems): read unprotected
-        os.close(fd)
-        return True
-    if _READERS.setdefault(entry, fd) != fd:  # another thread got there first
-        os.close(fd)
+            return False
+        except OSError:
+            return True  # unreadable as a directory: nothing to protect, the load will say why
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)  # waits out a prune holding LOCK_EX while moving it aside
+            if not os.path.samestat(os.fstat(fd), os.stat(entry)):
+                raise FileNotFoundError(entry)
+        except FileNotFoundError:
+            os.close(fd)
+            return False
+        except OSError:  # no flock support (some network filesystems): read unprotected
+            os.close(fd)
+            return True
+        _READERS[entry] = fd
     try:
         os.utime(entry)
     except OSError:

@@ -114,7 +114,7 @@ def vendor_path() -> list[str]:
 
 
 def autoload() -> bool:
-    return os.environ.get("HUBVENDOR_AUTOLOAD", "1") != "0"
+    return env_bool("HUBVENDOR_AUTOLOAD", default=True)
 
 
 def locked() -> bool:
