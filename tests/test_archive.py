@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import os
 import stat
+import tarfile
 import threading
 from pathlib import Path
 from typing import Iterator
@@ -238,3 +240,25 @@ def test_extract_file_rejects_corrupt_gzip_in_parallel(tmp_path: Path) -> None:
     (tmp_path / "out").mkdir()
     with pytest.raises(ArchiveError, match=HANDLE):
         archive.extract_file(str(path), str(tmp_path / "out"), name=HANDLE, parallel=True)
+
+
+@pytest.mark.parametrize("tar_format", [tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, "v7"])
+def test_plain_tar_whose_first_name_looks_like_another_format(tar_format: object, tmp_path: Path) -> None:
+    def plain_tar(member: str) -> bytes:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT if tar_format == "v7" else tar_format) as tar:
+            info = tarfile.TarInfo(member)
+            info.size = 5
+            tar.addfile(info, io.BytesIO(b"hello"))
+        data = bytearray(buffer.getvalue())
+        if tar_format == "v7":  # no magic: only the header checksum says tar
+            data[257:265] = bytes(8)
+            data[148:156] = b"%06o\0 " % (sum(data[:148]) + 8 * 32 + sum(data[156:512]))
+        return bytes(data)
+
+    (tmp_path / "bzh").mkdir()
+    (tmp_path / "pk").mkdir()
+    archive.extract(chunked(plain_tar("BZh91AY"), 7), str(tmp_path / "bzh"), name=HANDLE)
+    assert files_below(tmp_path / "bzh") == {"BZh91AY": b"hello"}
+    with pytest.raises(ArchiveError, match="control character"):  # a tar after all; its name is refused
+        archive.extract(chunked(plain_tar("PK\x03\x04.bin"), 7), str(tmp_path / "pk"), name=HANDLE)

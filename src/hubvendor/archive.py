@@ -545,12 +545,12 @@ def _inflate(source: _Pipe, out: _Pipe, name: str) -> None:
 
     def run() -> None:
         nonlocal buffer
-        while len(buffer) < 6 and more():
+        while len(buffer) < tarfile.BLOCKSIZE and more():
             pass
         if not buffer:
             raise ArchiveError(f"{name}: the archive is empty (0 bytes)")
         for magic, kind in _OTHER_MAGICS.items():
-            if buffer.startswith(magic):
+            if buffer.startswith(magic) and not _is_tar_header(buffer):
                 raise ArchiveError(f"{name}: {kind} archives are not supported; expected tar or tar.gz")
         if not buffer.startswith(_GZIP_MAGIC):
             while buffer:
@@ -595,6 +595,17 @@ def _inflate(source: _Pipe, out: _Pipe, name: str) -> None:
                 return
 
     _producer(run, out)
+
+
+def _is_tar_header(block: bytes) -> bool:
+    """True when ``block`` starts with a tar header: ``ustar`` magic at 257, or a valid checksum."""
+    if block[257:262] == b"ustar":
+        return True
+    try:
+        stored = int(block[148:156].split(b"\0", 1)[0].strip(), 8)
+    except ValueError:
+        return False
+    return len(block) >= tarfile.BLOCKSIZE and stored in tarfile.calc_chksums(block[: tarfile.BLOCKSIZE])
 
 
 def _inflate_parallel(path: str | _Spool, out: _Pipe, name: str) -> None:
