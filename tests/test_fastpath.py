@@ -77,3 +77,11 @@ def test_falls_back_to_the_full_chain(tmp_path: Path, case: str) -> None:
         handle = str(entry)
     result = probe(None if case == "no cache dir" else cache, handle, cwd, **env)
     assert result[0] is None
+
+
+def test_fast_path_knows_every_vendored_source():
+    from hubvendor import _fastpath, sources
+
+    assert tuple(name for name, _ in sources.SOURCES) == _fastpath.RULED_OUT_SOURCES, (
+        "a vendored source was added or renamed: teach _fastpath._something_else_may_answer to rule it out"
+    )

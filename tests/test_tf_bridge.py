@@ -235,12 +235,12 @@ def test_colab_tpu_local_loads_read_through_the_host(model_root, seen_by_tensorf
     import tensorflow as tf
 
     import hubvendor
-    from hubvendor import tf as hubvendor_tf
+    from hubvendor import settings
 
     monkeypatch.delenv("HUBVENDOR_IO_DEVICE", raising=False)
     for name, value in COLAB_TPU_ENV.items():
         monkeypatch.setenv(name, value)
-    assert hubvendor_tf.colab_tpu_detected()
+    assert settings.colab_tpu()
 
     module = hubvendor.load(str(model_root / TF1_MODULE))
     assert module.signatures["default"](default=tf.constant([2.0]))["default"].numpy().tolist() == [7.0]

@@ -59,11 +59,3 @@ def register(name: str, source: Source) -> None:
     """Add a manifest source, tried after the built-in ones."""
     SOURCES.append((name, source))
 
-
-def find(key: str) -> tuple[str, str] | None:
-    """``(source name, model dir)`` of the first source vendoring ``key``."""
-    for name, source in SOURCES:
-        model_dir = source().get(key)
-        if model_dir:
-            return name, model_dir
-    return None

@@ -73,18 +73,13 @@ def install() -> None:
         _autoload.arm()
 
 
-def colab_tpu_detected() -> bool:
-    """A Colab TPU runtime (see ``settings.colab_tpu`` and docs/tensorflow.md for the signals)."""
-    return settings.colab_tpu()
-
-
 def default_load_options(path: str) -> Any:
     """The ``tf.saved_model.LoadOptions`` hubvendor uses for ``path`` when the caller passes none.
 
     ``HUBVENDOR_IO_DEVICE`` wins; on a Colab TPU runtime a local path is read through the host
     (``/job:localhost``) because TPU workers cannot see the VM's disk. Otherwise None.
     """
-    device = settings.io_device() or (TPU_HOST_IO_DEVICE if colab_tpu_detected() and not is_remote(path) else "")
+    device = settings.io_device() or (TPU_HOST_IO_DEVICE if settings.colab_tpu() and not is_remote(path) else "")
     if not device:
         return None
     import tensorflow as tf
