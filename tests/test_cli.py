@@ -100,3 +100,12 @@ def test_vendor_and_fetch_reject_handles_that_are_read_in_place(handle, tmp_path
         result = hubvendor(*args, handle)
         assert result.returncode == 1 and repr(handle) in result.stderr and "only archive handles" in result.stderr
     assert not (tmp_path / "v").exists()
+
+
+def test_data_commands_print_json(hub_server: HubServer, hub_env, tmp_path: Path):
+    fetched = json.loads(hubvendor("fetch", "--json", HALF_PLUS_TWO_HANDLE, env=hub_env).stdout)
+    assert fetched[0]["handle"] == HALF_PLUS_TWO_HANDLE and len(fetched[0]["sha256"]) == 64
+    resolved = json.loads(hubvendor("resolve", "--json", HALF_PLUS_TWO_HANDLE, env=hub_env).stdout)
+    assert resolved == {HALF_PLUS_TWO_HANDLE: fetched[0]["path"]}
+    written = json.loads(hubvendor("vendor", "--json", "-o", str(tmp_path / "v"), HALF_PLUS_TWO_HANDLE, env=hub_env).stdout)
+    assert written["format"] == manifest.FORMAT and list(written["models"]) == [HALF_PLUS_TWO_HANDLE]

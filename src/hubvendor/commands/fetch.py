@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("fetch", help="download models into the cache (parallel prefetch)")
-    parser.add_argument("handles", nargs="+", metavar="HANDLE")
+    parser.add_argument("handles", nargs="+", metavar="HANDLE", help="archive handles (http(s) URLs, gs://...tar.gz)")
     parser.add_argument("--jobs", "-j", type=int, default=4, help="parallel downloads (default 4)")
+    parser.add_argument("--json", action="store_true", help="print a JSON list of what each handle fetched")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..vendor import ModelSpec, fetch_all
 
-    for item in fetch_all([ModelSpec(h) for h in args.handles], jobs=args.jobs):
-        print(f"{item.spec.handle}\t{item.path}")
+    fetched = fetch_all([ModelSpec(h) for h in args.handles], jobs=args.jobs)
+    if args.json:
+        print(json.dumps([
+            {"handle": item.spec.handle, "path": item.path, "sha256": item.sha256, "size": item.size,
+             "tree_digest": item.tree_digest, "url": item.url}
+            for item in fetched
+        ], indent=2))
+    else:
+        for item in fetched:
+            print(f"{item.spec.handle}\t{item.path}")
     return 0
