@@ -249,7 +249,7 @@ def extract_file(
 
 def tree_digest(path: str) -> str:
     """``sha256:<hex>`` of the regular files below ``path`` (DESIGN.md "Tree digest")."""
-    digest = _TreeDigest()
+    digest = TreeDigest()
     buffer = bytearray(_READ_BUFFER)
     view = memoryview(buffer)
     for rel, full, _ in _regular_files(path):
@@ -277,7 +277,7 @@ def _regular_files(root: str) -> Iterator[tuple[bytes, str, int]]:
                     yield os.fsencode(rel), entry.path, entry.stat(follow_symlinks=False).st_size
 
 
-class _TreeDigest:
+class TreeDigest:
     """Accumulates (path, size, sha256) per file; order-independent until :meth:`hexdigest`."""
 
     def __init__(self) -> None:
@@ -705,7 +705,7 @@ class _HeaderReader:
 
 @dataclass
 class _Tree:
-    digest_of: _TreeDigest
+    digest_of: TreeDigest
     files: int = 0
     unpacked_bytes: int = 0
 
@@ -726,7 +726,7 @@ class _Writer:
         self._present: set[str] = {""}  # directories known to exist below dest
         self._mtime_ns = settings.source_date_epoch() * 1_000_000_000
         self.members = 0
-        self.tree = _Tree(_TreeDigest())
+        self.tree = _Tree(TreeDigest())
 
     def fail(self, member: str, cause: str) -> ArchiveError:
         shown = member if len(member) <= 160 else f"{member[:100]}...{member[-40:]}"

@@ -8,7 +8,6 @@ tree digest as the bytes are copied, and adds the manifest and the Requires-Dist
 
 from __future__ import annotations
 
-import hashlib
 import os
 import posixpath
 import sys
@@ -16,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .. import __version__, lockfile, manifest, settings
+from ..archive import TreeDigest
 from ..config import Config, dist_key
 from ..entry import tree_stats
 from ..errors import ConfigError, IntegrityError
@@ -167,13 +167,11 @@ def _verify_trees(models: list[Model], models_dir: str, hashes: list[wheel.FileH
     """Recompute each model's tree digest from the bytes just written into the wheel."""
     for model in models:
         prefix = f"{models_dir}/{model.name}/"
-        lines = sorted(
-            (h.arcname[len(prefix):], h.size, h.sha256) for h in hashes if h.arcname.startswith(prefix)
-        )
-        digest = hashlib.sha256()
-        for relative, size, sha in lines:
-            digest.update(relative.encode() + b"\0" + str(size).encode() + b"\0" + sha.encode() + b"\n")
-        actual = "sha256:" + digest.hexdigest()
+        digest = TreeDigest()
+        for h in hashes:
+            if h.arcname.startswith(prefix):
+                digest.add(h.arcname[len(prefix):].encode(), h.size, h.sha256)
+        actual = digest.hexdigest()
         if model.tree_digest and actual != model.tree_digest:
             raise IntegrityError(
                 f"{model.handle}: files copied into the wheel have tree digest {actual}, expected {model.tree_digest} "
