@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from support.commands import hubvendor
 from support.server import HALF_PLUS_TWO_HANDLE, HubServer
 
 from hubvendor.cache import Cache
@@ -18,12 +19,6 @@ from hubvendor.handle import parse
 TF1_HANDLE = "https://tfhub.dev/test/tf1_module/1"
 KERAS_HANDLE = "https://tfhub.dev/test/keras_dense/1"
 SHA1 = parse(HALF_PLUS_TWO_HANDLE).cache_name
-
-
-def hubvendor(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "hubvendor", *args], env=env, capture_output=True, text=True, timeout=timeout
-    )
 
 
 def ok(*args: str, env: dict[str, str]) -> str:

@@ -9,16 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.commands import hubvendor
 from support.server import HALF_PLUS_TWO_HANDLE, HubServer
 
 from hubvendor import manifest
 from hubvendor.cli import COMMANDS
 from hubvendor.handle import parse
-
-
-def hubvendor(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hubvendor", *args], env=env, capture_output=True, text=True,
-                          timeout=120)
 
 
 @pytest.mark.parametrize("command", COMMANDS)

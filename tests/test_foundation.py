@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
+from support.commands import hubvendor
 from support.server import HALF_PLUS_TWO_HANDLE, HubServer
 
 from hubvendor.handle import parse
@@ -22,12 +22,6 @@ SOCKET_GUARD = (
     "socket.socket.connect = _refuse\n"
     "socket.create_connection = _refuse\n"
 )
-
-
-def hubvendor(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "hubvendor", *args], env=env, capture_output=True, text=True, timeout=timeout
-    )
 
 
 def tf_hub_resolve(handle: str, env: dict[str, str]) -> subprocess.CompletedProcess:

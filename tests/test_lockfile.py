@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from support.commands import hubvendor
 
 from hubvendor import lockfile
 from hubvendor.errors import ConfigError
@@ -83,10 +84,7 @@ KERAS = "https://tfhub.dev/test/keras_dense/1"
 
 
 def cli(*args: str, env: dict[str, str]):
-    import subprocess
-    import sys
-
-    return subprocess.run([sys.executable, "-m", "hubvendor", "lock", *args], env=env, capture_output=True, text=True)
+    return hubvendor("lock", *args, env=env)
 
 
 def project(tmp_path, *handles: str, extra: str = ""):

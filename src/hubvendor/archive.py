@@ -44,8 +44,8 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 from . import settings
-from .entry import tree_stats  # re-exported: part of the archive API
-from .errors import ArchiveError, CacheError, ConfigError, HubVendorError, IntegrityError, storage_advice
+from .entry import tree_stats  # noqa: F401 (re-exported: part of the archive API)
+from .errors import ArchiveError, CacheError, HubVendorError, IntegrityError, storage_advice
 
 MAX_COMPONENT_BYTES = 255
 MAX_PATH_BYTES = 1024

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import string
 import tomllib
-from pathlib import Path
 from typing import Any, Callable
 
 from hypothesis import HealthCheck, example, given, settings
