@@ -1,7 +1,8 @@
 """Object-store caches without TensorFlow: fsspec stores on real emulators (gcp-storage-emulator, moto).
 
-The FileSystem protocol is exercised on fsspec's memory store, GCS and S3; then two processes share one
-cache on each emulator and download once between them.
+Every FileSystem protocol method is exercised on the local filesystem, fsspec's memory store, GCS, S3 and
+(when TensorFlow is installed) gfile; then two processes share one cache on each emulator and download
+once between them.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from pathlib import Path
 import pytest
 from support.models import HALF_PLUS_TWO, tar_gz_bytes
 
-from hubvendor import objectstore
+from hubvendor import archive, objectstore
 from hubvendor.errors import NotFoundError
+from hubvendor.filesystems import FileSystem, LocalFileSystem
 
 BUCKET = "hubvendor-test"
 HANDLE = f"https://tfhub.dev/{HALF_PLUS_TWO}"
@@ -88,8 +90,13 @@ def emulator_gcsfs(env: dict[str, str]):
                          skip_instance_cache=True, use_listings_cache=False)
 
 
-def store(kind: str, request, monkeypatch) -> tuple[objectstore.FsspecFileSystem, str, bool]:
-    """A fresh fsspec store of ``kind``, a root URL in it, and whether heartbeats move mtime there."""
+def store(kind: str, request, tmp_path: Path) -> tuple[FileSystem, str, bool]:
+    """A fresh store of ``kind``, a root in it, and whether heartbeats move mtime there."""
+    if kind == "local":
+        return LocalFileSystem(), str(tmp_path / "cache"), True
+    if kind == "gfile":
+        pytest.importorskip("tensorflow")
+        return objectstore.GFileFileSystem(), str(tmp_path / "cache"), True
     if kind == "memory":
         import fsspec
 
@@ -108,9 +115,23 @@ def store(kind: str, request, monkeypatch) -> tuple[objectstore.FsspecFileSystem
     return objectstore.FsspecFileSystem(fs), f"s3://{BUCKET}/cache", True
 
 
-@pytest.mark.parametrize("kind", ["memory", "gcs", "s3"])
-def test_filesystem_protocol(kind, request, monkeypatch):
-    fs, root, heartbeat_moves_mtime = store(kind, request, monkeypatch)
+# Every member of the FileSystem protocol, each called below: a new member needs a line in the test.
+EXERCISED = {
+    "local", "join", "exists", "listdir", "makedirs", "read_text", "write_text", "create_exclusive", "remove",
+    "rmtree", "rename_dir", "mtime", "touch", "tree_stats", "local_dir", "tree_digest",
+}
+
+
+def test_the_protocol_test_covers_every_member():
+    members = {name for name in vars(FileSystem) if not name.startswith("_")} | set(FileSystem.__annotations__)
+    assert members == EXERCISED
+
+
+@pytest.mark.parametrize("kind", ["local", "memory", "gcs", "s3", "gfile"])
+def test_filesystem_protocol(kind, request, monkeypatch, tmp_path):
+    fs, root, heartbeat_moves_mtime = store(kind, request, tmp_path)
+    assert [name for name in sorted(EXERCISED) if not hasattr(fs, name)] == []
+    assert fs.local is (kind == "local")
     monkeypatch.setattr(objectstore, "LOCK_SETTLE_SECONDS", 0.05)
     fs.makedirs(root)
     lock = fs.join(root, "entry.lock")
@@ -132,8 +153,15 @@ def test_filesystem_protocol(kind, request, monkeypatch):
         Path(local, "saved_model.pb").write_bytes(b"graph")
         Path(local, "variables", "variables.index").write_bytes(b"12345")
     assert fs.tree_stats(staging) == (2, 10)
+    expected = tmp_path / "expected"
+    (expected / "variables").mkdir(parents=True)
+    (expected / "saved_model.pb").write_bytes(b"graph")
+    (expected / "variables" / "variables.index").write_bytes(b"12345")
+    assert fs.tree_digest(staging) == archive.tree_digest(str(expected))
     assert fs.rename_dir(staging, entry) is True
     assert fs.listdir(entry) == ["saved_model.pb", "variables"] and fs.tree_stats(entry) == (2, 10)
+    assert fs.tree_digest(entry) == archive.tree_digest(str(expected))
+    assert fs.exists(fs.join(entry, "variables", "variables.index"))
     assert not fs.exists(staging) and fs.tree_stats(staging) == (0, 0)
     with fs.local_dir(staging) as local:
         Path(local, "saved_model.pb").write_bytes(b"other")
@@ -147,7 +175,7 @@ def test_filesystem_protocol(kind, request, monkeypatch):
     assert fs.listdir(root) == [] and fs.mtime(lock) is None
     with pytest.raises(FileNotFoundError):
         fs.read_text(lock)
-    if kind != "memory":
+    if kind in ("gcs", "s3"):
         with pytest.raises(FileNotFoundError, match="does not exist"):
             fs.makedirs(root.replace(BUCKET, "no-such-bucket"))
 

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import hashlib
 import importlib.util
 import os
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from .errors import ConfigError, FetchError, NotFoundError
@@ -39,6 +40,22 @@ _EXTRAS = {"gs": "gcs", "gcs": "gcs", "s3": "s3", "s3a": "s3"}
 
 def _join(*parts: str) -> str:
     return "/".join([parts[0].rstrip("/"), *(p.strip("/") for p in parts[1:] if p)])
+
+
+def _tree_digest(files: list[tuple[str, str]], open_read: Callable[[str], IO[bytes]]) -> str:
+    """``archive.tree_digest`` of ``(relative POSIX path, store path)`` pairs, each file streamed."""
+    from .archive import TreeDigest
+
+    digest = TreeDigest()
+    for rel, path in files:
+        file_hash = hashlib.sha256()
+        size = 0
+        with open_read(path) as f:
+            while chunk := f.read(CHUNK_BYTES):
+                file_hash.update(chunk)
+                size += len(chunk)
+        digest.add(rel.encode("utf-8", "surrogateescape"), size, file_hash.hexdigest())
+    return digest.hexdigest()
 
 
 class FsspecFileSystem:
@@ -154,6 +171,13 @@ class FsspecFileSystem:
         files = [info for name, info in found.items() if info.get("type") != "directory" and not name.endswith("/")]
         return len(files), sum(int(info.get("size") or 0) for info in files)
 
+    def tree_digest(self, path: str) -> str:
+        base = self.fs._strip_protocol(path).rstrip("/")
+        found = self.fs.find(path, detail=True)
+        files = [(name[len(base) + 1:], name) for name, info in found.items()
+                 if info.get("type") != "directory" and not name.endswith("/")]
+        return _tree_digest(files, self.open_read)
+
     @contextlib.contextmanager
     def local_dir(self, path: str) -> Iterator[str]:
         with tempfile.TemporaryDirectory(prefix="hubvendor-staging-") as local:
@@ -264,6 +288,13 @@ class GFileFileSystem:
                     total += self.gfile.stat(_join(dirpath, name)).length
                     files += 1
         return files, total
+
+    def tree_digest(self, path: str) -> str:
+        files = []
+        for dirpath, _, filenames in self.gfile.walk(path):
+            relative = dirpath[len(path.rstrip("/")):].strip("/")
+            files.extend((f"{relative}/{name}" if relative else name, _join(dirpath, name)) for name in filenames)
+        return _tree_digest(files, self.open_read)
 
     @contextlib.contextmanager
     def local_dir(self, path: str) -> Iterator[str]:
