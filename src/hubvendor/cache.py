@@ -32,6 +32,7 @@ from .filesystems import FileSystem, filesystem_for
 from .handle import Handle, parse
 
 POLL_SECONDS = 0.2
+REMOTE_POLL_SECONDS = 1.0  # object stores: each poll costs requests
 HEARTBEAT_SECONDS = 2.0
 _log = logging.getLogger("hubvendor")
 # Entry directories this process reads: path -> fd holding a shared flock until the process exits.
@@ -185,6 +186,11 @@ class Cache:
     def lock_path(self, handle: object) -> str:
         return self.entry_path(handle) + ".lock"
 
+    @staticmethod
+    def staging_path(entry: str, task_uid: str) -> str:
+        """Where the download holding the lock with ``task_uid`` builds ``entry`` (tensorflow_hub's name)."""
+        return f"{entry}.{task_uid}.tmp"
+
     # -- reading -------------------------------------------------------------------------
     def read_descriptor(self, handle: object) -> Descriptor | None:
         try:
@@ -301,7 +307,7 @@ class Cache:
             )
 
     def _fill(self, handle: Handle, entry: str, task_uid: str, fill: Filler) -> None:
-        staging = f"{entry}.{task_uid}.tmp"
+        staging = self.staging_path(entry, task_uid)
         try:
             if self.fs.exists(entry):  # incomplete leftovers (tmp cleaner, crash of another tool)
                 self.fs.rmtree(entry)
@@ -362,9 +368,9 @@ class Cache:
                 self.fs.touch(lock)
 
     def _wait_for_lock(self, handle: Handle, lock: str) -> None:
-        """Wait until ``lock`` is gone or the entry is complete, breaking stale locks."""
-        timeout = settings.env_number("HUBVENDOR_LOCK_TIMEOUT", 60.0)
-        last_progress, last_state = time.monotonic(), None
+        """Wait until ``lock`` is gone or the entry is complete, breaking it once stale."""
+        poll = POLL_SECONDS if self.fs.local else REMOTE_POLL_SECONDS
+        last_change, last_state = time.time(), None
         while True:
             try:
                 contents = self.fs.read_text(lock)
@@ -372,16 +378,40 @@ class Cache:
                 return
             if self.lookup(handle):
                 return
-            host, pid, task_uid = parse_lock_contents(contents)
-            staging = f"{self.entry_path(handle)}.{task_uid}.tmp"
+            staging = self.staging_path(self.entry_path(handle), parse_lock_contents(contents)[2])
             state = (contents, self.fs.mtime(lock), self.fs.tree_stats(staging))
             if state != last_state:
-                last_progress, last_state = time.monotonic(), state
-            holder_dead = self.fs.local and host == socket.gethostname() and pid and not pid_alive(pid)
-            if holder_dead or time.monotonic() - last_progress > timeout:
+                last_change, last_state = time.time(), state
+            if self.lock_is_stale(lock, contents, seen_change=last_change):
                 self._break_lock(lock, contents, staging)
                 return
-            time.sleep(POLL_SECONDS)
+            time.sleep(poll)
+
+    def lock_is_stale(self, lock: str, contents: str, *, seen_change: float | None = None) -> bool:
+        """The stale-lock rule, for downloads waiting on ``lock`` and for cache operations.
+
+        Stale at once when the holder died on this host (local caches: PIDs elsewhere cannot be
+        checked); otherwise when nothing shows progress for ``settings.lock_timeout()`` seconds. Progress
+        is the modification time of the lock (the holder's heartbeat) or of its staging files, or
+        ``seen_change``: the ``time.time()`` a caller polling the lock last saw it or its staging change.
+        """
+        host, pid, task_uid = parse_lock_contents(contents)
+        if self.fs.local and host == socket.gethostname() and pid and not pid_alive(pid):
+            return True
+        staging = self.staging_path(lock[: -len(".lock")], task_uid)
+        stamps = [self.fs.mtime(lock), self._newest_mtime(staging), seen_change]
+        newest = max((s for s in stamps if s is not None), default=None)
+        return newest is None or time.time() - newest > settings.lock_timeout()
+
+    def _newest_mtime(self, path: str) -> float | None:
+        """Newest mtime of ``path`` and, on local caches, the files below it (a file being written counts)."""
+        newest = self.fs.mtime(path)
+        if self.fs.local:
+            for dirpath, _, filenames in os.walk(path):
+                for name in filenames:
+                    with contextlib.suppress(OSError):
+                        newest = max(newest or 0.0, os.lstat(os.path.join(dirpath, name)).st_mtime)
+        return newest
 
     def _break_lock(self, lock: str, contents: str, staging: str) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -22,14 +22,13 @@ import datetime
 import fcntl
 import os
 import re
-import socket
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
 from . import settings
-from .cache import Cache, Descriptor, pid_alive, lock_contents, parse_lock_contents
+from .cache import Cache, Descriptor, lock_contents, parse_lock_contents
 from .errors import CacheError, ConfigError, NotFoundError
 from .filesystems import LocalFileSystem
 from .entry import SAVED_MODEL_FILES
@@ -38,7 +37,6 @@ from .handle import parse
 ENTRY_NAME = re.compile(r"^[0-9a-f]{40}$")
 STAGING_NAME = re.compile(r"^([0-9a-f]{40})\.([0-9a-f]+)\.tmp$")
 SMALL_TMP = re.compile(r"\.tmp[0-9a-f]{32}$")  # leftovers of write-then-rename of small files
-DEFAULT_KEEP_RECENT = 600.0
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.I)
 _AGE_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -118,10 +116,7 @@ def iso_time(stamp: float | None) -> str | None:
     return datetime.datetime.fromtimestamp(stamp).astimezone().isoformat(timespec="seconds")
 
 
-def keep_recent_default() -> float:
-    """Seconds after a use during which prune leaves an entry alone (``HUBVENDOR_CACHE_KEEP_RECENT``)."""
-    value = os.environ.get("HUBVENDOR_CACHE_KEEP_RECENT", "")
-    return parse_age(value, "HUBVENDOR_CACHE_KEEP_RECENT") if value else DEFAULT_KEEP_RECENT
+keep_recent_default = settings.cache_keep_recent  # the name `hubvendor doctor` imports
 
 
 # -- listing ----------------------------------------------------------------------------------
@@ -258,7 +253,7 @@ def remove(cache: Cache, entry: Entry, *, keep_recent: float = 0.0) -> None:
                 f"{entry.label}: used {time.time() - last_used:.0f}s ago (kept for {keep_recent:.0f}s; "
                 "--force overrides)"
             )
-        aside = f"{entry.path}.{task_uid}.tmp"
+        aside = cache.staging_path(entry.path, task_uid)
         moved = cache.fs.exists(entry.path) and cache.fs.rename_dir(entry.path, aside)
         cache.fs.remove(entry.path + ".descriptor.txt")
     if moved:
@@ -278,10 +273,10 @@ def _download_lock(cache: Cache, entry: Entry):  # type: ignore[no-untyped-def]
             held = cache.fs.read_text(lock)
         except FileNotFoundError:
             continue
-        if not lock_is_stale(cache, lock, held):
-            host, pid, _ = parse_lock_contents(held)
+        host, pid, task_uid = parse_lock_contents(held)
+        if not cache.lock_is_stale(lock, held):
             raise EntryBusyError(f"{entry.label}: being downloaded by PID {pid} on {host} (lock {lock})")
-        cache._break_lock(lock, held, f"{entry.path}.{parse_lock_contents(held)[2]}.tmp")
+        cache._break_lock(lock, held, cache.staging_path(entry.path, task_uid))
     else:
         raise EntryBusyError(f"{entry.label}: lock {lock} keeps being taken by other processes")
     try:
@@ -333,31 +328,7 @@ def flock_holders(path: str) -> list[int]:
     return sorted(pids)
 
 
-# -- staleness and sweeping ---------------------------------------------------------------------
-def lock_is_stale(cache: Cache, lock: str, contents: str) -> bool:
-    """Cache's liveness rule, decided at once: holder dead on this host, or no progress for the timeout."""
-    host, pid, task_uid = parse_lock_contents(contents)
-    if cache.fs.local and host == socket.gethostname() and pid and not pid_alive(pid):
-        return True
-    timeout = settings.env_number("HUBVENDOR_LOCK_TIMEOUT", 60.0)
-    staging = lock[: -len(".lock")] + f".{task_uid}.tmp"
-    stamps = [cache.fs.mtime(lock), _newest_mtime(cache, staging)]
-    newest = max((s for s in stamps if s is not None), default=None)
-    return newest is None or time.time() - newest > timeout
-
-
-def _newest_mtime(cache: Cache, path: str) -> float | None:
-    """Newest mtime below ``path`` (a file being written counts as progress)."""
-    if not cache.fs.local:
-        return cache.fs.mtime(path)
-    newest = cache.fs.mtime(path)
-    for dirpath, _, filenames in os.walk(path):
-        for name in filenames:
-            with contextlib.suppress(OSError):
-                newest = max(newest or 0.0, os.lstat(os.path.join(dirpath, name)).st_mtime)
-    return newest
-
-
+# -- sweeping -----------------------------------------------------------------------------------
 def sweep(cache: Cache, *, dry_run: bool = False) -> list[str]:
     """Break dead locks and delete staging directories and temp files no live lock owns."""
     fs, swept = cache.fs, []
@@ -366,12 +337,12 @@ def sweep(cache: Cache, *, dry_run: bool = False) -> list[str]:
             lock = fs.join(cache.root, name)
             with contextlib.suppress(FileNotFoundError):
                 contents = fs.read_text(lock)
-                if lock_is_stale(cache, lock, contents):
-                    staging = f"{lock[:-len('.lock')]}.{parse_lock_contents(contents)[2]}.tmp"
+                if cache.lock_is_stale(lock, contents):
+                    staging = cache.staging_path(lock[: -len(".lock")], parse_lock_contents(contents)[2])
                     swept += [lock, staging] if fs.exists(staging) else [lock]
                     if not dry_run:
                         cache._break_lock(lock, contents, staging)
-    timeout = settings.env_number("HUBVENDOR_LOCK_TIMEOUT", 60.0)
+    timeout = settings.lock_timeout()
     for name in sorted(fs.listdir(cache.root)):
         path = fs.join(cache.root, name)
         staging = STAGING_NAME.match(name)
@@ -405,7 +376,7 @@ def prune(
     """Sweep leftovers, then remove least recently used entries until under ``max_size`` bytes
     and every entry last used more than ``older_than`` seconds ago. Incomplete entries go first.
     """
-    keep_recent = keep_recent_default() if keep_recent is None else keep_recent
+    keep_recent = settings.cache_keep_recent() if keep_recent is None else keep_recent
     protected = set(protect)
     result = PruneResult(swept=sweep(cache, dry_run=dry_run))
     entries = [e for e in scan(cache) if e.state != "downloading"]

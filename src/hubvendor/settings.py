@@ -176,6 +176,21 @@ def cache_max_size() -> int | None:
     return parse_size(value, "HUBVENDOR_CACHE_MAX_SIZE") if value else None
 
 
+def lock_timeout() -> float:
+    """Seconds without progress after which a download lock is broken (``HUBVENDOR_LOCK_TIMEOUT``, default 60)."""
+    return env_number("HUBVENDOR_LOCK_TIMEOUT", 60.0)
+
+
+def cache_keep_recent() -> float:
+    """Seconds after a use during which prune leaves an entry alone (``HUBVENDOR_CACHE_KEEP_RECENT``, default 10m)."""
+    value = os.environ.get("HUBVENDOR_CACHE_KEEP_RECENT", "")
+    if not value:
+        return 600.0
+    from .cacheops import parse_age  # the cache commands' age syntax (90m, 12h, 30d)
+
+    return parse_age(value, "HUBVENDOR_CACHE_KEEP_RECENT")
+
+
 def colab_tpu() -> bool:
     """A Colab TPU runtime: Colab's markers plus a TPU address (see docs/tensorflow.md)."""
     in_colab = bool(os.environ.get("COLAB_RELEASE_TAG")) or "google.colab" in sys.modules
