@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hubvendor import runfiles
+from hubvendor import manifest, runfiles
 from hubvendor.errors import ConfigError
 
 HANDLE = "https://tfhub.dev/test/half_plus_two/1"
@@ -23,7 +23,7 @@ def no_bazel_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def manifest_json(models: dict[str, dict]) -> str:
-    return json.dumps({"format": runfiles.MANIFEST_FORMAT, "models": models})
+    return json.dumps({"format": manifest.FORMAT, "models": models})
 
 
 def make_model(directory: Path) -> Path:
@@ -100,7 +100,7 @@ def test_model_missing_from_runfiles_is_skipped(tmp_path: Path, monkeypatch: pyt
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("{not json", "cannot be read"),
+        ("{not json", "not valid JSON"),
         (json.dumps({"format": "other/1", "models": {}}), "expected"),
         (manifest_json({HANDLE: {"handle": HANDLE}}), "runfiles_path"),
     ],

@@ -66,7 +66,8 @@ def parse(text: str, source: str) -> Manifest:
         for name, kind in _FIELDS.items():
             if name not in values:
                 if name not in _OPTIONAL:
-                    raise ConfigError(f"{source}: models[{key!r}]: missing key {name!r}")
+                    wanted = "'path' (or 'runfiles_path')" if name == "path" else repr(name)
+                    raise ConfigError(f"{source}: models[{key!r}]: missing key {wanted}")
             elif not isinstance(values[name], kind) or isinstance(values[name], bool):
                 raise ConfigError(f"{source}: models[{key!r}].{name}: expected {kind.__name__}")
         try:

@@ -9,17 +9,15 @@ No Bazel library is needed, and outside Bazel it returns at once.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import dataclass
 
-from .errors import ConfigError, InvalidHandleError
+from . import manifest
 from .entry import SAVED_MODEL_FILES
-from .handle import normalise
+from .errors import ConfigError
 
 MANIFEST_SUFFIX = ".hubvendor.json"
-MANIFEST_FORMAT = "hubvendor-manifest/1"
 
 
 @dataclass(frozen=True)
@@ -75,8 +73,8 @@ def find_models() -> dict[str, str]:
     entries = read_runfiles_manifest(runfiles.manifest) if runfiles.manifest else None
     models: dict[str, str] = {}
     for manifest_path in _hubvendor_manifests(runfiles, entries):
-        for key, runfiles_path in _read_manifest(manifest_path).items():
-            directory = _model_directory(runfiles, entries, runfiles_path)
+        for key, entry in manifest.read(manifest_path).models.items():
+            directory = _model_directory(runfiles, entries, entry.path)
             if directory and key not in models:
                 models[key] = directory
     return models
@@ -95,34 +93,6 @@ def _hubvendor_manifests(runfiles: Runfiles, entries: dict[str, str] | None) -> 
     for path in found:
         unique.setdefault(os.path.realpath(path), path)
     return list(unique.values())
-
-
-def _read_manifest(path: str) -> dict[str, str]:
-    """Normalised key -> runfiles_path for one Bazel-written hubvendor manifest."""
-    try:
-        with open(path, encoding="utf-8") as stream:
-            data = json.load(stream)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"hubvendor manifest {path} in the Bazel runfiles: cannot be read ({exc})") from None
-    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT or not isinstance(data.get("models"), dict):
-        raise ConfigError(
-            f"hubvendor manifest {path} in the Bazel runfiles: expected {{\"format\": \"{MANIFEST_FORMAT}\", \"models\": {{...}}}}"
-        )
-    models: dict[str, str] = {}
-    for key, entry in data["models"].items():
-        runfiles_path = entry.get("runfiles_path") if isinstance(entry, dict) else None
-        if not isinstance(runfiles_path, str) or not runfiles_path:
-            raise ConfigError(f"hubvendor manifest {path}: model {key!r} has no \"runfiles_path\"")
-        models[_normalised(entry.get("handle") or key)] = runfiles_path
-    return models
-
-
-def _normalised(handle: str) -> str:
-    """The manifest's handle normalised in Python, so keys never depend on Starlark's normalisation."""
-    try:
-        return normalise(handle)
-    except InvalidHandleError:
-        return handle
 
 
 def _model_directory(runfiles: Runfiles, entries: dict[str, str] | None, runfiles_path: str) -> str | None:
