@@ -22,7 +22,7 @@ import pytest
 from support.models import HALF_PLUS_TWO, tar_gz_bytes
 
 from hubvendor import archive, objectstore
-from hubvendor.errors import NotFoundError
+from hubvendor.errors import FetchError, NotFoundError
 from hubvendor.filesystems import FileSystem, LocalFileSystem
 
 BUCKET = "hubvendor-test"
@@ -239,3 +239,56 @@ print(json.dumps({"path": hubvendor.resolve(sys.argv[1]), "error": error}))
 
     assert Path(out["path"], "saved_model.pb").is_file()
     assert out["error"][0] == NotFoundError.__name__ and missing in out["error"][1] and "does not exist" in out["error"][1]
+
+
+class ClientPayloadError(Exception):
+    """Stands for what gcsfs lets through mid-stream (aiohttp's type is not an OSError)."""
+
+
+class FailingReader:
+    """Reads one chunk, then fails as a store's connection would."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def read(self, size: int = -1) -> bytes:
+        self.reads += 1
+        if self.reads > 1:
+            raise ClientPayloadError("Response payload is not completed\nmore detail")
+        return b"x" * 10
+
+    def close(self) -> None:
+        pass
+
+
+def test_errors_while_reading_an_object_store_archive_are_fetch_errors(monkeypatch):
+    import fsspec
+
+    url = f"memory://{BUCKET}/archives/broken.tar.gz"
+    fsspec.filesystem("memory").pipe_file(url, b"x" * 100)
+    monkeypatch.setattr(objectstore.FsspecFileSystem, "open_read", lambda self, path: FailingReader())
+    with objectstore.open_download(url, name="gs://handle/model") as download:
+        chunks = iter(download)
+        assert next(chunks) == b"x" * 10
+        with pytest.raises(FetchError) as caught:
+            next(chunks)
+    assert str(caught.value) == (
+        f"gs://handle/model: reading {url} failed after 10 bytes: ClientPayloadError: Response payload is not completed"
+    )
+
+
+def test_gfile_errors_are_os_errors(monkeypatch, tmp_path):
+    pytest.importorskip("tensorflow")
+    fs = objectstore.GFileFileSystem()
+    with pytest.raises(FileNotFoundError, match="missing"):
+        fs.size(str(tmp_path / "missing"))
+    with pytest.raises(FileNotFoundError):
+        fs.read_text(str(tmp_path / "missing"))
+    with pytest.raises(OSError, match="Is a directory"), fs.open_read(str(tmp_path)) as reader:
+        reader.read(10)
+
+    monkeypatch.setattr(objectstore, "filesystem_for", lambda url: fs)
+    with objectstore.ObjectDownload(str(tmp_path), name="gs://handle/model") as download:  # a directory
+        with pytest.raises(FetchError, match=f"^gs://handle/model: reading {tmp_path} failed after 0 bytes: "
+                                             r"OSError: .*Is a directory"):
+            list(download)

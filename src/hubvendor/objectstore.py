@@ -42,7 +42,7 @@ def _join(*parts: str) -> str:
     return "/".join([parts[0].rstrip("/"), *(p.strip("/") for p in parts[1:] if p)])
 
 
-def _tree_digest(files: list[tuple[str, str]], open_read: Callable[[str], IO[bytes]]) -> str:
+def _tree_digest(files: list[tuple[str, str]], open_read: Callable[[str], IO[bytes] | _GFileReader]) -> str:
     """``archive.tree_digest`` of ``(relative POSIX path, store path)`` pairs, each file streamed."""
     from .archive import TreeDigest
 
@@ -198,7 +198,11 @@ class FsspecFileSystem:
 
 
 class GFileFileSystem:
-    """A cache store on TensorFlow's filesystems (``tf.io.gfile``), as tensorflow_hub uses them."""
+    """A cache store on TensorFlow's filesystems (``tf.io.gfile``), as tensorflow_hub uses them.
+
+    TensorFlow's ``OpError`` surfaces as the matching OSError subclass (not found, exists, permission,
+    timeout; OSError otherwise), so callers handle gfile stores as they handle the others.
+    """
 
     local = False
 
@@ -207,43 +211,61 @@ class GFileFileSystem:
 
         self.gfile = tf.io.gfile
         self.errors = tf.errors
+        self._os_types: tuple[tuple[type[Exception], type[OSError]], ...] = (
+            (tf.errors.NotFoundError, FileNotFoundError),
+            (tf.errors.AlreadyExistsError, FileExistsError),
+            (tf.errors.PermissionDeniedError, PermissionError),
+            (tf.errors.UnauthenticatedError, PermissionError),
+            (tf.errors.DeadlineExceededError, TimeoutError),
+        )
+
+    @contextlib.contextmanager
+    def os_errors(self, path: str) -> Iterator[None]:
+        """Raise ``tf.errors.OpError`` from the block as the matching OSError subclass, naming ``path``."""
+        try:
+            yield
+        except self.errors.OpError as exc:
+            os_type = next((os_type for tf_type, os_type in self._os_types if isinstance(exc, tf_type)), OSError)
+            raise os_type(f"{path}: {exc.message}") from exc
 
     def join(self, *parts: str) -> str:
         return _join(*parts)
 
     def exists(self, path: str) -> bool:
-        return self.gfile.exists(path)
+        with self.os_errors(path):
+            return self.gfile.exists(path)
 
     def listdir(self, path: str) -> list[str]:
         try:
-            return sorted(name.rstrip("/") for name in self.gfile.listdir(path))
-        except self.errors.NotFoundError:
+            with self.os_errors(path):
+                return sorted(name.rstrip("/") for name in self.gfile.listdir(path))
+        except FileNotFoundError:
             return []
 
     def makedirs(self, path: str) -> None:
-        self.gfile.makedirs(path)
+        with self.os_errors(path):
+            self.gfile.makedirs(path)
 
     def read_text(self, path: str) -> str:
-        try:
-            with self.gfile.GFile(path, "rb") as f:
-                return f.read().decode("utf-8", errors="replace")
-        except self.errors.NotFoundError:
-            raise FileNotFoundError(path) from None
+        with self.os_errors(path), self.gfile.GFile(path, "rb") as f:
+            return f.read().decode("utf-8", errors="replace")
 
     def write_text(self, path: str, text: str) -> None:
         tmp = f"{path}.tmp{uuid.uuid4().hex}"
-        with self.gfile.GFile(tmp, "wb") as f:
-            f.write(text.encode("utf-8"))
-        self.gfile.rename(tmp, path, overwrite=True)
+        with self.os_errors(path):
+            with self.gfile.GFile(tmp, "wb") as f:
+                f.write(text.encode("utf-8"))
+            self.gfile.rename(tmp, path, overwrite=True)
 
     def create_exclusive(self, path: str, text: str) -> bool:
         """tensorflow_hub's create-if-absent (write a temp file, rename without overwrite), then read back."""
         tmp = f"{path}.tmp{uuid.uuid4().hex}"
-        with self.gfile.GFile(tmp, "wb") as f:
-            f.write(text.encode("utf-8"))
         try:
-            self.gfile.rename(tmp, path, overwrite=False)
-        except self.errors.AlreadyExistsError:
+            with self.os_errors(path):
+                with self.gfile.GFile(tmp, "wb") as f:
+                    f.write(text.encode("utf-8"))
+                self.gfile.rename(tmp, path, overwrite=False)
+        except FileExistsError:
             return False
         finally:
             self.remove(tmp)
@@ -254,23 +276,25 @@ class GFileFileSystem:
             return False
 
     def remove(self, path: str) -> None:
-        with contextlib.suppress(self.errors.NotFoundError):
+        with contextlib.suppress(FileNotFoundError), self.os_errors(path):
             self.gfile.remove(path)
 
     def rmtree(self, path: str) -> None:
-        with contextlib.suppress(self.errors.NotFoundError):
+        with contextlib.suppress(FileNotFoundError), self.os_errors(path):
             self.gfile.rmtree(path)
 
     def rename_dir(self, src: str, dst: str) -> bool:
         if self.listdir(dst):
             return False
-        self.gfile.rename(src, dst, overwrite=True)
+        with self.os_errors(src):
+            self.gfile.rename(src, dst, overwrite=True)
         return True
 
     def mtime(self, path: str) -> float | None:
         try:
-            return self.gfile.stat(path).mtime_nsec / 1e9
-        except self.errors.NotFoundError:
+            with self.os_errors(path):
+                return self.gfile.stat(path).mtime_nsec / 1e9
+        except FileNotFoundError:
             return None
 
     def touch(self, path: str) -> None:
@@ -280,43 +304,65 @@ class GFileFileSystem:
 
     def tree_stats(self, path: str) -> tuple[int, int]:
         files = total = 0
-        if not self.gfile.isdir(path):
-            return 0, 0
-        for dirpath, _, filenames in self.gfile.walk(path):
-            for name in filenames:
-                with contextlib.suppress(self.errors.NotFoundError):
-                    total += self.gfile.stat(_join(dirpath, name)).length
-                    files += 1
+        with self.os_errors(path):
+            if not self.gfile.isdir(path):
+                return 0, 0
+            for dirpath, _, filenames in self.gfile.walk(path):
+                for name in filenames:
+                    with contextlib.suppress(self.errors.NotFoundError):
+                        total += self.gfile.stat(_join(dirpath, name)).length
+                        files += 1
         return files, total
 
     def tree_digest(self, path: str) -> str:
         files = []
-        for dirpath, _, filenames in self.gfile.walk(path):
-            relative = dirpath[len(path.rstrip("/")):].strip("/")
-            files.extend((f"{relative}/{name}" if relative else name, _join(dirpath, name)) for name in filenames)
+        with self.os_errors(path):
+            for dirpath, _, filenames in self.gfile.walk(path):
+                relative = dirpath[len(path.rstrip("/")):].strip("/")
+                files.extend((f"{relative}/{name}" if relative else name, _join(dirpath, name)) for name in filenames)
         return _tree_digest(files, self.open_read)
 
     @contextlib.contextmanager
     def local_dir(self, path: str) -> Iterator[str]:
         with tempfile.TemporaryDirectory(prefix="hubvendor-staging-") as local:
             yield local
-            for dirpath, _, filenames in os.walk(local):
-                relative = os.path.relpath(dirpath, local).replace(os.sep, "/")
-                target_dir = path if relative == "." else _join(path, relative)
-                self.gfile.makedirs(target_dir)
-                for name in filenames:
-                    self.gfile.copy(os.path.join(dirpath, name), _join(target_dir, name), overwrite=True)
+            with self.os_errors(path):
+                for dirpath, _, filenames in os.walk(local):
+                    relative = os.path.relpath(dirpath, local).replace(os.sep, "/")
+                    target_dir = path if relative == "." else _join(path, relative)
+                    self.gfile.makedirs(target_dir)
+                    for name in filenames:
+                        self.gfile.copy(os.path.join(dirpath, name), _join(target_dir, name), overwrite=True)
 
-    def open_read(self, path: str) -> IO[bytes]:
-        return self.gfile.GFile(path, "rb")
+    def open_read(self, path: str) -> _GFileReader:
+        return _GFileReader(self, path)
 
     def size(self, path: str) -> int | None:
-        try:
+        with self.os_errors(path):
             return self.gfile.stat(path).length
-        except self.errors.NotFoundError:
-            raise FileNotFoundError(path) from None
-        except self.errors.OpError as exc:
-            raise OSError(f"{path}: {exc.message}") from exc
+
+
+class _GFileReader:
+    """A ``GFile`` opened for reading whose TensorFlow errors surface as OSError."""
+
+    def __init__(self, fs: GFileFileSystem, path: str) -> None:
+        self._fs = fs
+        self._path = path
+        self._file = fs.gfile.GFile(path, "rb")
+
+    def read(self, size: int = -1) -> bytes:
+        with self._fs.os_errors(self._path):
+            return self._file.read(size)
+
+    def close(self) -> None:
+        with self._fs.os_errors(self._path):
+            self._file.close()
+
+    def __enter__(self) -> _GFileReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def filesystem_for(url: str) -> FileSystem:
@@ -347,17 +393,27 @@ class ObjectDownload:
     def __init__(self, url: str, *, name: str) -> None:
         self.name = name
         self.url = url
+        self._received = 0
         fs = filesystem_for(url)
         try:
             self.size = fs.size(url)
             self._file = fs.open_read(url)
         except FileNotFoundError:
             raise NotFoundError(f"{name}: {url} does not exist") from None
-        except OSError as exc:
-            raise FetchError(f"{name}: cannot read {url}: {exc}") from exc
+        except Exception as exc:  # gcsfs, s3fs, aiohttp and botocore raise types of their own
+            raise FetchError(f"{name}: cannot read {url}: {_cause(exc)}") from exc
 
     def __iter__(self) -> Iterator[bytes]:
-        while chunk := self._file.read(CHUNK_BYTES):
+        while True:
+            try:
+                chunk = self._file.read(CHUNK_BYTES)
+            except Exception as exc:  # as in __init__: the store's own types, OSError from gfile
+                raise FetchError(
+                    f"{self.name}: reading {self.url} failed after {self._received} bytes: {_cause(exc)}"
+                ) from exc
+            if not chunk:
+                return
+            self._received += len(chunk)
             yield chunk
 
     def close(self) -> None:
@@ -368,6 +424,12 @@ class ObjectDownload:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _cause(exc: BaseException) -> str:
+    """A one-line cause: the exception's type and the first line of its message."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
 
 
 def open_download(url: str, *, name: str) -> ObjectDownload:
