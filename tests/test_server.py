@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from support.models import HALF_PLUS_TWO, tar_gz_bytes
+from support.commands import hubvendor
 from support.server import HubServer
 
 COMPRESSED = f"/{HALF_PLUS_TWO}?tf-hub-format=compressed"
@@ -189,3 +190,18 @@ def test_replace_body_ignore_range_and_redirect_loop_faults(hub_server):
 def test_malformed_faults_are_rejected(hub_server):
     with pytest.raises(Exception, match="400"):
         hub_server.faults([{"kind": "meteor"}])
+
+
+def test_control_endpoints_are_off_without_test_controls(model_root):
+    with HubServer(model_root, test_controls=False) as server:
+        whole = get(server, COMPRESSED).content
+        faults = b'[{"kind": "replace_body", "body": "<html>evil</html>"}]'
+        assert requests.post(server.url + "/_faults", data=faults, timeout=30).status_code == 404
+        assert requests.post(server.url + "/_reset", timeout=30).status_code == 404
+        assert get(server, "/_stats").status_code == 404
+        assert get(server, COMPRESSED).content == whole
+
+
+def test_help_documents_test_controls():
+    result = hubvendor("serve", "--help")
+    assert result.returncode == 0 and "never on a shared mirror" in " ".join(result.stdout.split())

@@ -12,7 +12,9 @@
 - With ``redirect=True`` compressed requests answer ``302`` to ``/_storage/<path>.tar.gz``, as
   tfhub.dev redirects to its storage.
 
-Control endpoints (not counted as requests):
+Control endpoints, for tests and benchmarks only: enabled by ``--test-controls`` (``test_controls=True``),
+404 otherwise. They are unauthenticated and let any client change what others download (a queued
+``replace_body`` serves arbitrary bytes), so never enable them on a shared mirror. Not counted as requests:
 
 - ``GET /_stats`` -> JSON ``{"requests": n, "archive_downloads": {"<path>": n}, "range_requests": n,
   "range_downloads": {"<path>": n}, "head_requests": n, "uncompressed_requests": n, "redirects": n,
@@ -80,9 +82,13 @@ class Archive:
 class HubState:
     """What the server serves and counts: the root, generated archives, stats and pending faults."""
 
-    def __init__(self, root: str | os.PathLike, *, redirect: bool = False, uncompressed_base: str = "") -> None:
+    def __init__(
+        self, root: str | os.PathLike, *, redirect: bool = False, uncompressed_base: str = "",
+        test_controls: bool = False,
+    ) -> None:
         self.root = Path(root).resolve()
         self.redirect = redirect
+        self.test_controls = test_controls
         self.uncompressed_base = uncompressed_base.rstrip("/")
         self._lock = threading.Lock()
         self._generated: dict[str, tuple[str, Archive]] = {}
@@ -248,7 +254,9 @@ class HubRequestHandler(http.server.BaseHTTPRequestHandler):
         path = urllib.parse.urlsplit(self.path).path
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        if path == "/_reset":
+        if not state.test_controls:
+            self._send_simple(404, "not found\n")
+        elif path == "/_reset":
             state.reset()
             self._send_simple(200, "ok\n")
         elif path == "/_faults":
@@ -265,7 +273,7 @@ class HubRequestHandler(http.server.BaseHTTPRequestHandler):
         state = self.server.state
         parts = urllib.parse.urlsplit(self.path)
         path = urllib.parse.unquote(parts.path)
-        if path == "/_stats":
+        if path == "/_stats" and state.test_controls:
             self._send_simple(200, json.dumps(state.stats()) + "\n", "application/json", head=head)
             return
         state.count("requests")
@@ -454,8 +462,8 @@ def _flip(chunk: bytes, offset: int, at: int, count: int) -> bytes:
 
 def make_server(
     root: str | os.PathLike, host: str = "127.0.0.1", port: int = 0, *,
-    redirect: bool = False, uncompressed_base: str = "",
+    redirect: bool = False, uncompressed_base: str = "", test_controls: bool = False,
 ) -> HubServer:
     """A bound (not yet serving) server; call ``serve_forever()`` and finally ``server_close()``."""
-    state = HubState(root, redirect=redirect, uncompressed_base=uncompressed_base)
+    state = HubState(root, redirect=redirect, uncompressed_base=uncompressed_base, test_controls=test_controls)
     return HubServer((host, port), state)

@@ -1,7 +1,7 @@
 """Run hubvendor's TF Hub-protocol server for tests (a pytest plugin).
 
-``HubServer(root)`` starts ``python -m hubvendor serve ROOT --port 0`` as a real subprocess on
-loopback. Fixtures: ``hub_server`` (serving the session ``model_root``), ``mirror_config`` (a
+``HubServer(root)`` starts ``python -m hubvendor serve ROOT --port 0 --test-controls`` as a real
+subprocess on loopback (the controls serve ``stats()``, ``reset()`` and ``faults()``). Fixtures: ``hub_server`` (serving the session ``model_root``), ``mirror_config`` (a
 downloader config rewriting tfhub.dev to it), ``hub_env`` (an environment for subprocesses) and
 ``use_hub_env`` (the same applied to ``os.environ``). The model ``test/half_plus_two/1`` is then
 reachable as ``https://tfhub.dev/test/half_plus_two/1``.
@@ -29,10 +29,15 @@ _START_TIMEOUT = 60
 class HubServer:
     """``hubvendor serve`` in a subprocess; a context manager that stops it on exit."""
 
-    def __init__(self, root: str | os.PathLike, *, redirect: bool = False, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, root: str | os.PathLike, *, redirect: bool = False, test_controls: bool = True,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
         args = [sys.executable, "-m", "hubvendor", "serve", os.fspath(root), "--port", "0", *extra_args]
         if redirect:
             args.append("--redirect")
+        if test_controls:
+            args.append("--test-controls")
         self.process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
         banner: list[str] = []
         reader = threading.Thread(target=lambda: banner.append(self.process.stdout.readline()), daemon=True)

@@ -27,6 +27,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--uncompressed-base", default="", metavar="URL",
         help="UNCOMPRESSED loads get <URL>/<path>/uncompressed (default: the local path ROOT/<path>)",
     )
+    parser.add_argument(
+        "--test-controls", action="store_true",
+        help="enable the unauthenticated test endpoints GET /_stats, POST /_reset and POST /_faults (fault "
+        "injection: any client could change what others download); for tests only, never on a shared mirror",
+    )
     parser.set_defaults(func=run)
 
 
@@ -37,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     if not root.is_dir():
         raise ConfigError(f"serve ROOT {args.root!r}: not a directory")
     server = make_server(
-        root, args.host, args.port, redirect=args.redirect, uncompressed_base=args.uncompressed_base
+        root, args.host, args.port, redirect=args.redirect, uncompressed_base=args.uncompressed_base,
+        test_controls=args.test_controls,
     )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     host, port = server.server_address[:2]
