@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import io
+import socket
 import tarfile
 from pathlib import Path
 
@@ -205,3 +206,15 @@ def test_control_endpoints_are_off_without_test_controls(model_root):
 def test_help_documents_test_controls():
     result = hubvendor("serve", "--help")
     assert result.returncode == 0 and "never on a shared mirror" in " ".join(result.stdout.split())
+
+
+def test_a_port_in_use_is_a_one_line_error(model_root):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = hubvendor("serve", str(model_root), "--port", str(port))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (
+        f"hubvendor: error: serve --host/--port 127.0.0.1:{port}: cannot listen there (Address already in use)"
+    )

@@ -466,4 +466,8 @@ def make_server(
 ) -> HubServer:
     """A bound (not yet serving) server; call ``serve_forever()`` and finally ``server_close()``."""
     state = HubState(root, redirect=redirect, uncompressed_base=uncompressed_base, test_controls=test_controls)
-    return HubServer((host, port), state)
+    try:
+        return HubServer((host, port), state)
+    except BaseException:
+        state.close()
+        raise

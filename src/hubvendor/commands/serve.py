@@ -41,10 +41,15 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.root)
     if not root.is_dir():
         raise ConfigError(f"serve ROOT {args.root!r}: not a directory")
-    server = make_server(
-        root, args.host, args.port, redirect=args.redirect, uncompressed_base=args.uncompressed_base,
-        test_controls=args.test_controls,
-    )
+    try:
+        server = make_server(
+            root, args.host, args.port, redirect=args.redirect, uncompressed_base=args.uncompressed_base,
+            test_controls=args.test_controls,
+        )
+    except OSError as exc:  # address in use, not an address of this host, unknown host name, ...
+        raise ConfigError(
+            f"serve --host/--port {args.host}:{args.port}: cannot listen there ({exc.strerror or exc})"
+        ) from None
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     host, port = server.server_address[:2]
     url_host = f"[{host}]" if ":" in host else host
