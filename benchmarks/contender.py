@@ -1,8 +1,9 @@
 """One benchmark contender, run as its own process by ``run.py``: imports first, then the timed call.
 
     python benchmarks/contender.py hubvendor-resolve HANDLE
+    python benchmarks/contender.py hubvendor-stages HANDLE
     python benchmarks/contender.py tfhub-resolve URL
-    python benchmarks/contender.py inflate-limit ARCHIVE
+    python benchmarks/contender.py inflate-limit ARCHIVE [isal,zlib-ng,zlib]
     python benchmarks/contender.py rapidgzip ARCHIVE THREADS
 
 Prints one JSON object: ``{"seconds": <call time>, ...}``. Peak RSS is measured by the parent (wait4).
@@ -32,6 +33,35 @@ def hubvendor_resolve(handle: str) -> dict[str, object]:
     return {"seconds": seconds, "path": path, "inflate": "parallel" if archive.parallel_inflate(size) else "stream"}
 
 
+def hubvendor_stages(handle: str) -> dict[str, object]:
+    """``hubvendor-resolve`` with each pipeline stage's thread CPU time and wall time recorded."""
+    import functools
+    import threading
+
+    from hubvendor import archive
+
+    stages: dict[str, list[float]] = {}
+    lock = threading.Lock()
+
+    def timed(name: str, function):  # type: ignore[no-untyped-def]
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+            cpu, wall = time.thread_time(), time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                with lock:
+                    stages[name] = [time.thread_time() - cpu, time.perf_counter() - wall]
+        return wrapper
+
+    archive._pump = timed("fetch thread: HTTP read + archive sha256", archive._pump)
+    archive._inflate = timed("inflate thread: isal inflate", archive._inflate)
+    archive._extract_plain = timed("main thread: tar parse + file sha256 + writes", archive._extract_plain)
+    result = hubvendor_resolve(handle)
+    result["stages"] = stages
+    return result
+
+
 def tfhub_resolve(url: str) -> dict[str, object]:
     import tensorflow_hub as hub
 
@@ -52,8 +82,9 @@ def _inflate_seconds(data: bytes, decompressobj: Callable[..., object]) -> float
     return time.perf_counter() - start
 
 
-def inflate_limit(path: str) -> dict[str, object]:
-    """The fastest single-stream inflate of the archive's bytes in memory (isal, zlib-ng, zlib)."""
+def inflate_limit(path: str, candidates: str = "isal") -> dict[str, object]:
+    """The fastest single-stream inflate of the archive's bytes in memory among ``candidates``
+    (comma-separated: isal, zlib-ng, zlib; stdlib zlib is always slower here)."""
     import zlib
 
     from isal import isal_zlib
@@ -67,7 +98,7 @@ def inflate_limit(path: str) -> dict[str, object]:
         pass
     with open(path, "rb") as file:
         data = file.read()
-    times = {name: _inflate_seconds(data, make) for name, make in inflaters.items() if name != "zlib"}
+    times = {name: _inflate_seconds(data, inflaters[name]) for name in candidates.split(",") if name in inflaters}
     best = min(times, key=times.__getitem__)
     return {"seconds": times[best], "best": best, **{f"{k}_s": v for k, v in times.items()},
             "mb_per_s": len(data) / times[best] / 1e6}
@@ -86,6 +117,7 @@ def rapidgzip_file(path: str, threads: str) -> dict[str, object]:
 
 COMMANDS: dict[str, Callable[..., dict[str, object]]] = {
     "hubvendor-resolve": hubvendor_resolve,
+    "hubvendor-stages": hubvendor_stages,
     "tfhub-resolve": tfhub_resolve,
     "inflate-limit": inflate_limit,
     "rapidgzip": rapidgzip_file,

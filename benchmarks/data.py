@@ -8,8 +8,8 @@ generated ``variables/variables.data-00000-of-00001`` shard:
 - ``lowent``: low-entropy values (75% zeros, the rest on 15 quantisation levels);
 - ``smallfiles``: 20,000 small asset files (~4 KiB each) instead of one big shard.
 
-Archives are gzip (isal level 1: ratios within 0.3% of ``gzip -6``, generated at ~700 MB/s) with
-deterministic headers, laid out as a TF Hub mirror: ``<root>/bench/<name>/1.tar.gz`` answers
+Archives are gzip (isal level 1: ratios within 0.3% of ``gzip -6``, generated at ~700 MB/s; random
+bytes as stored blocks, as ``gzip -6`` stores them) with deterministic headers, laid out as a TF Hub mirror: ``<root>/bench/<name>/1.tar.gz`` answers
 ``https://tfhub.dev/bench/<name>/1``. ``prepare()`` skips archives already generated.
 """
 
@@ -33,7 +33,7 @@ GiB = 1 << 30
 BLOCK = 16 * MiB
 SMALL_FILES = 20_000
 SMALL_FILE_BYTES = 4096
-FORMAT_VERSION = 2  # bump to regenerate cached data after a change here
+FORMAT_VERSION = 3  # bump to regenerate cached data after a change here
 
 
 @dataclass(frozen=True)
@@ -115,14 +115,24 @@ def _member(name: str, size: int, mode: int = 0o644) -> tarfile.TarInfo:
     return info
 
 
-def generate(spec: Model, path: Path, seed: int = 1) -> None:
-    """Write ``spec``'s archive to ``path`` (atomically)."""
+def _gzip_writer(kind: str, raw: io.BufferedWriter) -> io.BufferedIOBase:
+    """isal level 1 (fast, ratios within 0.3% of ``gzip -6``); random bytes as stored blocks, which is what
+    ``gzip -6`` emits for incompressible data (isal would Huffman-code them, 4x slower to inflate)."""
+    if kind == "random":
+        import gzip
+
+        return gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=0, mtime=0, filename="")
     from isal import igzip
 
+    return igzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0, filename="")
+
+
+def generate(spec: Model, path: Path, seed: int = 1) -> None:
+    """Write ``spec``'s archive to ``path`` (atomically)."""
     files = _example_files()
     tmp = path.with_suffix(".partial")
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(tmp, "wb") as raw, igzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0, filename="") as gz:
+    with open(tmp, "wb") as raw, _gzip_writer(spec.kind, raw) as gz:
         with tarfile.open(fileobj=gz, mode="w|", format=tarfile.GNU_FORMAT) as tar:
             for directory in ("", "assets", "variables"):
                 tar.addfile(_member(directory, 0, 0o755))

@@ -38,7 +38,7 @@ def run_process(argv: list[str], env: dict[str, str], cwd: Path | None = None) -
         if code != 0:
             raise RuntimeError(f"{' '.join(argv)[:300]} failed ({code}):\n{stderr[-3000:]}")
         usage = json.loads(report.read_text())
-    extra: dict[str, object] = {"wall": usage["wall"], "cpu": usage["cpu"]}
+    extra: dict[str, object] = {"wall": usage["wall"], "cpu": usage["cpu"], "sys": usage["sys"]}
     lines = stdout.strip().splitlines()
     if lines and lines[-1].startswith("{"):
         extra.update(json.loads(lines[-1]))
@@ -64,6 +64,9 @@ class Contender:
     def cpu(self) -> float:
         """Median CPU seconds (user + system) of the whole process tree."""
         return statistics.median(float(s.extra["cpu"]) for s in self.samples)  # type: ignore[arg-type]
+
+    def median_of(self, key: str) -> float:
+        return statistics.median(float(s.extra[key]) for s in self.samples)  # type: ignore[arg-type]
 
     @property
     def peak_rss(self) -> float:
@@ -152,4 +155,6 @@ def fresh_dir(parent: Path, prefix: str) -> Path:
 
 
 def remove(path: Path) -> None:
+    """Delete a run's output and flush the file system, so no writeback spills into the next run."""
     shutil.rmtree(path, ignore_errors=True)
+    os.sync()

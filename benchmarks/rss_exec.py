@@ -21,5 +21,5 @@ if pid == 0:
 _, status, usage = os.wait4(pid, 0)
 wall = time.perf_counter() - start
 with open(sys.argv[1], "w") as out:
-    json.dump({"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "maxrss_kib": usage.ru_maxrss}, out)
+    json.dump({"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "sys": usage.ru_stime, "maxrss_kib": usage.ru_maxrss}, out)
 sys.exit(os.waitstatus_to_exitcode(status))
