@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import email.utils
+import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from typing import Iterator
 
 import pytest
 import requests
@@ -224,3 +227,69 @@ def test_retry_after_parsing():
 def test_importing_hubvendor_does_not_import_requests():
     code = "import sys, hubvendor, hubvendor.fetch, hubvendor.mirrors; print('requests' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
+
+
+
+def test_a_download_closed_while_the_extraction_pump_reads_it_stops_cleanly(tmp_path, monkeypatch):
+    """As ``cache.fetch_archive``: extraction fails while its fetch thread waits on the network, then
+    ``with download:`` closes the download from this thread; the reader must stop without reconnecting."""
+    from hubvendor import archive as extraction
+    from hubvendor.errors import ArchiveError
+
+    model = tmp_path / "root" / "pub" / "big" / "1"
+    model.mkdir(parents=True)
+    (model / "variables.data").write_bytes(os.urandom(3 << 20))  # incompressible: a 1 MiB chunk, then the stall
+    monkeypatch.setattr(extraction, "_JOIN_SECONDS", 0.2)  # extract returns while the fetch thread still waits
+    with HubServer(tmp_path / "root") as server:
+        server.faults([{"kind": "stall", "at": 3 << 19, "seconds": 3}])
+        url = f"{server.url}/pub/big/1?tf-hub-format=compressed"
+        errors: list[Exception] = []
+
+        def reader(d: fetch.Download) -> Iterator[bytes]:
+            try:
+                yield from d
+            except Exception as exc:  # what the fetch thread would swallow
+                errors.append(exc)
+                raise
+
+        with fetch.open_download(url, name="pub/big/1") as d:
+            with pytest.raises(ArchiveError, match="more than 1 members"):
+                extraction.extract(reader(d), str(tmp_path / "out"), name="pub/big/1",
+                                   limits=extraction.Limits(1, 1 << 30))
+        for pump in [t for t in threading.enumerate() if t.name == "hubvendor-fetch pub/big/1"]:
+            pump.join(10)
+            assert not pump.is_alive()
+        stats = server.stats()
+    assert errors == []
+    assert (stats["requests"], stats["range_requests"]) == (1, 0)  # no reconnect after close
+
+
+def test_close_from_another_thread_stops_the_reader_without_reconnecting(tmp_path):
+    model = tmp_path / "root" / "pub" / "big" / "1"
+    model.mkdir(parents=True)
+    (model / "variables.data").write_bytes(os.urandom(3 << 20))
+    with HubServer(tmp_path / "root") as server:
+        server.faults([{"kind": "stall", "at": 1000, "seconds": 2}])
+        d = fetch.open_download(f"{server.url}/pub/big/1?tf-hub-format=compressed", name="pub/big/1")
+        after_close: list[int] = []
+        errors: list[Exception] = []
+        closed = threading.Event()
+
+        def read() -> None:
+            try:
+                for chunk in d:
+                    if closed.is_set():
+                        after_close.append(len(chunk))
+            except Exception as exc:
+                errors.append(exc)
+
+        thread = threading.Thread(target=read)
+        thread.start()
+        time.sleep(0.5)  # the reader waits in the stall
+        closed.set()
+        d.close()
+        thread.join(10)
+        assert not thread.is_alive()
+        stats = server.stats()
+    assert (after_close, errors) == ([], [])
+    assert (stats["requests"], stats["range_requests"]) == (1, 0)

@@ -18,6 +18,7 @@ import http.client
 import random
 import re
 import sys
+import threading
 import time
 import urllib.parse
 from typing import TYPE_CHECKING, Any, Iterator
@@ -73,7 +74,11 @@ class _Attempts:
 
 
 class Download:
-    """A streaming download: iterate for ``bytes`` chunks; ``url`` (after redirects), ``size`` (or None)."""
+    """A streaming download: iterate for ``bytes`` chunks; ``url`` (after redirects), ``size`` (or None).
+
+    :meth:`close` may be called from another thread while one iterates: the reader then stops
+    without yielding more, reconnecting or touching the closed session.
+    """
 
     def __init__(self, source: str, *, name: str, offset: int = 0) -> None:
         import requests
@@ -88,6 +93,8 @@ class Download:
         self._response: requests.Response | None = None
         self._attempts = _Attempts(source)
         self._progress: Any = None
+        self._lock = threading.Lock()  # guards _closed, _response and _progress against close()
+        self._closed = False
         self._session = requests.Session()
         self._session.max_redirects = MAX_REDIRECTS
         self._session.headers["User-Agent"] = f"hubvendor/{__version__} {requests.utils.default_user_agent()}"
@@ -102,7 +109,14 @@ class Download:
 
     def __iter__(self) -> Iterator[bytes]:
         while self._response is not None:
-            chunk, state = self._read()
+            try:
+                chunk, state = self._read()
+            except Exception:
+                if self._closed:  # close() from another thread took the response away mid-read
+                    return
+                raise
+            if self._closed:
+                return
             if chunk:
                 yield chunk
             if state is None or self._response is None:  # more to come, or closed by the consumer
@@ -110,7 +124,9 @@ class Download:
             if state == "":
                 self.close()
                 return
-            self._response.close()
+            with self._lock:
+                if self._response is not None:
+                    self._response.close()
             try:
                 self._attempts.wait(state, position=self._position)
                 self._connect()
@@ -119,12 +135,14 @@ class Download:
                 raise FetchError(f"{self.name}: {exc}") from None
 
     def close(self) -> None:
-        if self._response is not None:
-            self._response.close()
-            self._response = None
-        if self._progress is not None:
-            self._progress.close()
-            self._progress = None
+        with self._lock:
+            self._closed = True
+            response, self._response = self._response, None
+            progress, self._progress = self._progress, None
+        if response is not None:
+            response.close()
+        if progress is not None:
+            progress.close()
         self._session.close()
 
     def __enter__(self) -> Download:
@@ -158,8 +176,9 @@ class Download:
         except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
             state = f"connection dropped after {self._position + received} bytes ({_describe(exc)})"
         self._position += received
-        if self._progress is not None and received:
-            self._progress.update(received)
+        with self._lock:
+            if self._progress is not None and received:
+                self._progress.update(received)
         return (pieces[0] if len(pieces) == 1 else b"".join(pieces)), state
 
     def _connect(self) -> None:
@@ -212,18 +231,22 @@ class Download:
             if self._position and not self._skip(response, self._position):
                 return False
         first, self._opened = not self._opened, True
-        self._response = response
         self.url = response.url
         etag = response.headers.get("ETag")
         if etag and not etag.startswith("W/"):
             self._etag = etag
-        if first and settings.download_progress():
-            from tqdm import tqdm
+        with self._lock:
+            if self._closed:  # closed by another thread while reconnecting: iteration ends
+                response.close()
+                return True
+            self._response = response
+            if first and settings.download_progress():
+                from tqdm import tqdm
 
-            self._progress = tqdm(
-                total=self.size, initial=self._position, unit="B", unit_scale=True, unit_divisor=1024,
-                desc=self.name, file=sys.stderr, leave=False,
-            )
+                self._progress = tqdm(
+                    total=self.size, initial=self._position, unit="B", unit_scale=True, unit_divisor=1024,
+                    desc=self.name, file=sys.stderr, leave=False,
+                )
         return True
 
     def _skip(self, response: requests.Response, count: int) -> bool:
