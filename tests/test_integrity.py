@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
+from support.server import HALF_PLUS_TWO_HANDLE
 
-from hubvendor import archive, cache as cache_module, settings
+from hubvendor import archive, cache as cache_module, config, lockfile, settings
 from hubvendor.build import core, wheel
 from hubvendor.cache import Cache
 from hubvendor.errors import ConfigError, IntegrityError
@@ -104,3 +105,70 @@ def test_waiting_on_an_object_store_lock_polls_every_second(tmp_path: Path, monk
     monkeypatch.setattr(cache_module.time, "sleep", sleep)
     cache._wait_for_lock(cache_module.parse(handle), lock)
     assert naps == [1.0, 1.0]
+
+
+# -- pinned builds check entries tensorflow_hub wrote ---------------------------------------------
+HALF = HALF_PLUS_TWO_HANDLE
+VARIABLES = ("variables", "variables.data-00000-of-00001")
+
+
+def as_tensorflow_hub_wrote_it(path: Path) -> None:
+    """Cut an entry's descriptor to the three lines tensorflow_hub writes (no recorded digests)."""
+    descriptor = Path(f"{path}.descriptor.txt")
+    descriptor.write_text("\n".join(descriptor.read_text().splitlines()[:3]) + "\n")
+
+
+def tamper(path: Path) -> None:
+    """Change one byte, keeping the size (so only a digest can tell)."""
+    target = path.joinpath(*VARIABLES)
+    data = bytearray(target.read_bytes())
+    data[-1] ^= 0xFF
+    target.write_bytes(bytes(data))
+
+
+def test_pinned_ensure_verifies_entries_without_recorded_digests(hub_server, use_hub_env, monkeypatch):
+    cache = Cache()
+    path = Path(cache.ensure(HALF))
+    pins = cache.read_descriptor(HALF)
+    as_tensorflow_hub_wrote_it(path)
+    reads = []
+    monkeypatch.setattr(cache, "read_descriptor", lambda h: reads.append(h) or Cache.read_descriptor(cache, h))
+    assert cache.ensure(HALF) == str(path) and len(reads) == 1  # nothing expected: one descriptor read
+
+    monkeypatch.setenv("HUBVENDOR_OFFLINE", "1")
+    assert cache.ensure(HALF, expected_sha256=pins.archive_sha256, expected_tree_digest=pins.tree_digest) == str(path)
+    tamper(path)
+    actual = archive.tree_digest(str(path))
+    with pytest.raises(IntegrityError) as info:
+        cache.ensure(HALF, expected_sha256=pins.archive_sha256, expected_tree_digest=pins.tree_digest)
+    assert all(part in str(info.value) for part in (HALF, f"expected {pins.tree_digest}", actual))
+    with pytest.raises(IntegrityError, match=f"{HALF}: .* cannot be verified offline .* without HUBVENDOR_OFFLINE"):
+        cache.ensure(HALF, expected_sha256=pins.archive_sha256)
+
+    monkeypatch.delenv("HUBVENDOR_OFFLINE")
+    assert cache.ensure(HALF, expected_sha256=pins.archive_sha256) == str(path)  # fetched again, replaced
+    assert hub_server.downloads() == 2
+    assert Cache.read_descriptor(cache, HALF).archive_sha256 == pins.archive_sha256
+    assert archive.tree_digest(str(path)) == pins.tree_digest
+
+
+def test_locked_build_rejects_a_changed_tensorflow_hub_entry(hub_server, use_hub_env, tmp_path: Path):
+    cache = Cache()
+    path = Path(cache.ensure(HALF))
+    pins = cache.read_descriptor(HALF)
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(f"[project]\nname = 'demo'\n\n[tool.hubvendor]\nmodels = ['{HALF}']\n")
+    lockfile.write(project / "hubvendor.lock", lockfile.Lock([lockfile.LockedModel(
+        HALF, HALF, pins.source, pins.archive_sha256, pins.archive_size, pins.tree_digest)]))
+    cfg = config.load(project)
+    as_tensorflow_hub_wrote_it(path)
+
+    (model,) = core.prepare(cfg, "demo", editable=False, log=lambda message: None).models
+    assert (model.sha256, model.tree_digest) == (pins.archive_sha256, pins.tree_digest)
+    tamper(path)
+    with pytest.raises(IntegrityError, match=f"{HALF}: .*tree digest .* expected {pins.tree_digest}"):
+        core.prepare(cfg, "demo", editable=False, log=lambda message: None)
+    with pytest.raises(IntegrityError, match="expected"):  # a model without a digest never passes the wheel check
+        core._verify_trees([core.Model(HALF, HALF, "m", str(path), "", 0, "", "")], "models", [])
+    assert hub_server.downloads() == 1

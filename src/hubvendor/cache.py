@@ -219,19 +219,27 @@ class Cache:
         *,
         expected_sha256: str | None = None,
         expected_size: int | None = None,
+        expected_tree_digest: str | None = None,
         fill: Filler | None = None,
     ) -> str:
         """The entry's path, downloading it under the cache lock when missing or incomplete.
 
-        Concurrent callers for one handle cause one download. With ``expected_sha256``,
-        a present entry whose recorded archive digest differs raises IntegrityError.
+        Concurrent callers for one handle cause one download. With ``expected_sha256`` or
+        ``expected_tree_digest``, a present entry must match (see :meth:`_verified`): a mismatch raises
+        IntegrityError, and an entry that records no archive sha256 when only that is expected is
+        downloaded again and replaced.
         """
         handle = parse(handle)
         entry = self.entry_path(handle)
         present = self.lookup(handle)
-        if present:
-            self._check_recorded_digest(handle, expected_sha256)
+        if present and self._verified(handle, expected_sha256, expected_tree_digest):
             return present
+        if present and settings.offline():
+            raise IntegrityError(
+                f"{handle.raw}: cache entry {entry} records no archive sha256 (tensorflow_hub wrote it), so it cannot "
+                f"be verified offline against sha256 {expected_sha256}; run once without HUBVENDOR_OFFLINE to replace "
+                "it with a verified download, or pin its tree_digest with `hubvendor lock`"
+            )
         if settings.offline():
             raise OfflineError(
                 f"{handle.raw}: not in the cache ({entry}) and HUBVENDOR_OFFLINE is set, so nothing is downloaded"
@@ -244,14 +252,14 @@ class Cache:
         except OSError as exc:
             raise self._write_error(handle, f"cannot create cache directory {self.root}", exc) from exc
         task_uid = uuid.uuid4().hex
-        with self._locked(handle, task_uid) as got_lock:
-            if not got_lock:  # another process completed the entry while we waited
-                self._check_recorded_digest(handle, expected_sha256)
-                return entry
-            if self.lookup(handle):
-                self._check_recorded_digest(handle, expected_sha256)
-                return entry
-            self._fill(handle, entry, task_uid, fill)
+        while True:  # until this call fills the entry or finds it complete (and verified)
+            with self._locked(handle, task_uid) as got_lock:
+                if self.lookup(handle) and self._verified(handle, expected_sha256, expected_tree_digest):
+                    return entry
+                if got_lock:
+                    self._fill(handle, entry, task_uid, fill)
+                    break
+        self._verified(handle, expected_sha256, expected_tree_digest)
         self._after_fill(entry)
         return entry
 
@@ -297,22 +305,40 @@ class Cache:
         hint = f"; {advice}, or set TFHUB_CACHE_DIR to another directory" if advice else ""
         return CacheError(f"{handle.raw}: {what}: {exc}{hint}")
 
-    def _check_recorded_digest(self, handle: Handle, expected_sha256: str | None) -> None:
-        descriptor = self.read_descriptor(handle)
-        if expected_sha256 and descriptor and descriptor.archive_sha256 and descriptor.archive_sha256 != expected_sha256:
+    def _verified(self, handle: Handle, expected_sha256: str | None, expected_tree_digest: str | None) -> bool:
+        """Whether the present entry matches; False when only a download can tell (no recorded sha256).
+
+        True at once when nothing is expected (the warm path reads no descriptor). A recorded archive
+        sha256 (and tree digest) is compared; without one, the expected tree digest is compared with the
+        entry's files, re-hashed (no network). A mismatch raises IntegrityError.
+        """
+        if not (expected_sha256 or expected_tree_digest):
+            return True
+        entry = self.entry_path(handle)
+        descriptor = self.read_descriptor(handle) or Descriptor(handle.raw)
+        recorded = descriptor.archive_sha256
+        if expected_sha256 and recorded and recorded != expected_sha256:
             raise IntegrityError(
-                f"{handle.raw}: cache entry {self.entry_path(handle)} holds archive sha256 "
-                f"{descriptor.archive_sha256}, expected {expected_sha256}; remove it with `hubvendor cache rm` "
-                "or update the pin"
+                f"{handle.raw}: cache entry {entry} holds archive sha256 {recorded}, expected {expected_sha256}; "
+                f"remove it with `hubvendor cache rm {handle.raw}` or update the pin"
             )
+        if expected_tree_digest:
+            actual = descriptor.tree_digest if recorded and descriptor.tree_digest else self.fs.tree_digest(entry)
+            if actual != expected_tree_digest:
+                raise IntegrityError(
+                    f"{handle.raw}: cache entry {entry} has tree digest {actual}, expected {expected_tree_digest}; "
+                    f"remove it with `hubvendor cache rm {handle.raw}` so it is downloaded again, or update the pin"
+                )
+            return True
+        return bool(recorded)
 
     def _fill(self, handle: Handle, entry: str, task_uid: str, fill: Filler) -> None:
         staging = self.staging_path(entry, task_uid)
         try:
-            if self.fs.exists(entry):  # incomplete leftovers (tmp cleaner, crash of another tool)
-                self.fs.rmtree(entry)
             with self.fs.local_dir(staging) as local:
                 result = fill(handle, local)
+            if self.fs.exists(entry):  # incomplete leftovers (tmp cleaner, crash of another tool) or unverifiable
+                self.fs.rmtree(entry)
             descriptor = Descriptor(
                 handle=handle.raw,
                 download_time=str(datetime.datetime.today()),

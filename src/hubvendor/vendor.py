@@ -14,10 +14,10 @@ import shutil
 import uuid
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import manifest
-from .cache import Cache, pid_alive
+from .cache import Cache, Descriptor, pid_alive
 from .errors import CacheError, ConfigError, storage_advice
 from .handle import Handle, parse
 
@@ -26,16 +26,17 @@ MODELS_DIR = "models"
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A model to vendor: its handle and, when pinned, the archive's sha256 and size."""
+    """A model to vendor: its handle and, when pinned, the archive's sha256 and size and its tree digest."""
 
     handle: str
     sha256: str | None = None
     size: int | None = None
+    tree_digest: str | None = None
 
 
 @dataclass(frozen=True)
 class Fetched:
-    """A model present in the cache, with what its descriptor records."""
+    """A model present in the cache, verified against its spec's pins, with what they and its descriptor say."""
 
     spec: ModelSpec
     handle: Handle
@@ -75,18 +76,27 @@ def fetch_all(specs: Sequence[ModelSpec], *, jobs: int = 4, cache: Cache | None 
     handles = check_unique(specs)
 
     def one(spec: ModelSpec, handle: Handle) -> Fetched:
-        path = cache.ensure(handle, expected_sha256=spec.sha256, expected_size=spec.size)
-        descriptor = cache.read_descriptor(handle)
-        return Fetched(
+        path = cache.ensure(handle, expected_sha256=spec.sha256, expected_size=spec.size,
+                            expected_tree_digest=spec.tree_digest)
+        descriptor = cache.read_descriptor(handle) or Descriptor(handle.raw)
+        return Fetched(  # ensure checked the entry against the pins, so they describe it where it records nothing
             spec, handle, path,
-            sha256=descriptor.archive_sha256 if descriptor else "",
-            size=(descriptor.archive_size or 0) if descriptor else 0,
-            tree_digest=descriptor.tree_digest if descriptor else "",
-            url=descriptor.source if descriptor else "",
+            sha256=descriptor.archive_sha256 or spec.sha256 or "",
+            size=descriptor.archive_size or spec.size or 0,
+            tree_digest=spec.tree_digest or descriptor.tree_digest,
+            url=descriptor.source,
         )
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         return list(pool.map(one, specs, handles))
+
+
+def fetch_to_vendor(specs: Sequence[ModelSpec], *, jobs: int = 4, cache: Cache | None = None) -> list[Fetched]:
+    """:func:`fetch_all` for vendoring: every model gets a tree digest, hashed from the entry's files when
+    neither its pin nor its descriptor has one (an unpinned entry tensorflow_hub wrote)."""
+    cache = cache or Cache()
+    fetched = fetch_all(specs, jobs=jobs, cache=cache)
+    return [f if f.tree_digest else replace(f, tree_digest=cache.fs.tree_digest(f.path)) for f in fetched]
 
 
 def vendor(specs: Iterable[ModelSpec], output_dir: str, *, jobs: int = 4, cache: Cache | None = None) -> manifest.Manifest:
@@ -95,7 +105,7 @@ def vendor(specs: Iterable[ModelSpec], output_dir: str, *, jobs: int = 4, cache:
     parent = os.path.dirname(output_dir)
     if os.path.isdir(parent):
         _recover_from_killed_runs(output_dir)
-    fetched = fetch_all(list(specs), jobs=jobs, cache=cache)
+    fetched = fetch_to_vendor(list(specs), jobs=jobs, cache=cache)
     staging = os.path.join(parent, f".{os.path.basename(output_dir)}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     try:
         os.makedirs(parent, exist_ok=True)

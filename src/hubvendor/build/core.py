@@ -20,7 +20,7 @@ from ..config import Config, dist_key
 from ..entry import tree_stats
 from ..errors import ConfigError, IntegrityError
 from ..handle import parse
-from ..vendor import ModelSpec, fetch_all, model_dirname, vendor
+from ..vendor import ModelSpec, fetch_to_vendor, model_dirname, vendor
 from . import wheel
 
 SITE_DIR = "hubvendor.d"
@@ -75,7 +75,7 @@ def pinned_specs(config: Config) -> tuple[list[ModelSpec], dict[str, lockfile.Lo
                 f"{decl.sha256}; run `hubvendor lock --upgrade {decl.handle}`"
             )
         if entry:
-            specs.append(ModelSpec(decl.handle, entry.sha256, entry.size))
+            specs.append(ModelSpec(decl.handle, entry.sha256, entry.size, entry.tree_digest))
             used[decl.key] = entry
         elif decl.sha256:
             specs.append(ModelSpec(decl.handle, decl.sha256))
@@ -108,12 +108,12 @@ def prepare(config: Config, dist_name: str, *, editable: bool, log: Log = log_st
         models = [
             Model(f.spec.handle, f.handle.key, model_dirname(f.handle), f.path, f.sha256, f.size, f.tree_digest,
                   lockfile.archive_url(f.handle, f.url))
-            for f in fetch_all(specs, jobs=config.jobs)
+            for f in fetch_to_vendor(specs, jobs=config.jobs)
         ]
     total = 0
     for model in models:
         entry = used.get(model.key)
-        if entry and model.tree_digest and model.tree_digest != entry.tree_digest:
+        if entry and model.tree_digest != entry.tree_digest:
             raise IntegrityError(
                 f"{model.handle}: extracted tree digest {model.tree_digest} does not match {config.lock_path} "
                 f"(expected {entry.tree_digest})"
@@ -172,7 +172,7 @@ def _verify_trees(models: list[Model], models_dir: str, hashes: list[wheel.FileH
             if h.arcname.startswith(prefix):
                 digest.add(h.arcname[len(prefix):].encode(), h.size, h.sha256)
         actual = digest.hexdigest()
-        if model.tree_digest and actual != model.tree_digest:
+        if actual != model.tree_digest:
             raise IntegrityError(
                 f"{model.handle}: files copied into the wheel have tree digest {actual}, expected {model.tree_digest} "
                 f"(cache entry {model.source_dir} changed?)"
