@@ -172,3 +172,32 @@ def test_locked_build_rejects_a_changed_tensorflow_hub_entry(hub_server, use_hub
     with pytest.raises(IntegrityError, match="expected"):  # a model without a digest never passes the wheel check
         core._verify_trees([core.Model(HALF, HALF, "m", str(path), "", 0, "", "")], "models", [])
     assert hub_server.downloads() == 1
+
+
+# -- `hubvendor lock` pins what it can read back ---------------------------------------------------
+def test_lock_fetches_tensorflow_hub_entries_afresh_and_writes_a_valid_lock(hub_server, hub_env, tmp_path: Path):
+    path = Path(subprocess.run([sys.executable, "-m", "hubvendor", "resolve", HALF], env=hub_env, check=True,
+                               capture_output=True, text=True).stdout.strip())
+    recorded = Path(f"{path}.descriptor.txt").read_text()
+    as_tensorflow_hub_wrote_it(path)
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(f"[project]\nname = 'demo'\n\n[tool.hubvendor]\nmodels = ['{HALF}']\n")
+    hubvendor_lock = [sys.executable, "-m", "hubvendor", "lock", "--project", str(project)]
+
+    result = subprocess.run(hubvendor_lock, env=hub_env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    (model,) = lockfile.load(project / "hubvendor.lock").models
+    assert f"Hubvendor-Archive-SHA256: {model.sha256}" in recorded
+    assert f"Hubvendor-Tree-Digest: {model.tree_digest}" in recorded and model.size > 0
+    assert hub_server.downloads() == 2  # the entry records nothing to pin: downloaded afresh
+    check = subprocess.run([*hubvendor_lock, "--check"], env=hub_env, capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+
+
+def test_an_invalid_lock_is_never_written(tmp_path: Path):
+    lock_path = tmp_path / "hubvendor.lock"
+    unpinned = lockfile.LockedModel(HALF, HALF, HALF, "", 0, "")
+    with pytest.raises(ConfigError, match=rf"{lock_path} \(not written\): model\[0\] \('{HALF}'\): sha256 = ''"):
+        lockfile.write(lock_path, lockfile.Lock([unpinned]))
+    assert list(tmp_path.iterdir()) == []

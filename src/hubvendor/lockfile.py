@@ -10,7 +10,7 @@ import os
 import re
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .errors import ConfigError, InvalidHandleError
@@ -88,7 +88,9 @@ def parse(data: dict, where: str = FILENAME) -> Lock:
     models: list[LockedModel] = []
     seen: set[str] = set()
     for index, raw in enumerate(raw_models):
-        model = _parse_model(raw, f"{where}: model[{index}]")
+        handle = raw.get("handle") if isinstance(raw, dict) else None
+        named = f" ({handle!r})" if isinstance(handle, str) else ""
+        model = _parse_model(raw, f"{where}: model[{index}]{named}")
         if model.key in seen:
             raise ConfigError(f"{where}: model[{index}]: duplicate entry for {model.key!r}")
         seen.add(model.key)
@@ -123,10 +125,16 @@ def _parse_model(raw: object, where: str) -> LockedModel:
     return LockedModel(**{name: raw[name] for name in _FIELDS})
 
 
-def dumps(lock: Lock) -> str:
-    """The lock file's text: header, version, then one [[model]] table per entry sorted by key."""
+def dumps(lock: Lock, where: str = FILENAME) -> str:
+    """The lock file's text: header, version, then one [[model]] table per entry sorted by key.
+
+    Validated as :func:`parse` validates it, so a lock that would not load back is never written:
+    ConfigError naming ``where``.
+    """
+    models = sorted(lock.models, key=lambda m: m.key)
+    parse({"version": VERSION, "model": [asdict(m) for m in models]}, where)
     lines = [HEADER, f"version = {VERSION}\n"]
-    for model in sorted(lock.models, key=lambda m: m.key):
+    for model in models:
         lines.append("\n[[model]]\n")
         for name in _FIELDS:
             value = getattr(model, name)
@@ -135,12 +143,13 @@ def dumps(lock: Lock) -> str:
 
 
 def write(path: str | os.PathLike, lock: Lock) -> None:
-    """Write ``lock`` atomically (temp file + rename) with ``\\n`` line ends."""
+    """Write ``lock`` atomically (temp file + rename) with ``\\n`` line ends, after validating it."""
     path = Path(path)
+    text = dumps(lock, f"{path} (not written)")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
-            out.write(dumps(lock))
+            out.write(text)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:

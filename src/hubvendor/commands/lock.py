@@ -1,7 +1,8 @@
 """``hubvendor lock``: pin the ``[tool.hubvendor]`` models in ``hubvendor.lock``.
 
 Plain ``lock`` keeps entries that are still declared, adds new handles (fetched through the cache, so
-a warm cache means no network) and drops removed ones. ``--upgrade HANDLE`` downloads that model
+a warm cache means no network, except for entries tensorflow_hub wrote: they record no digests, so
+those models are downloaded afresh) and drops removed ones. ``--upgrade HANDLE`` downloads that model
 afresh (bypassing the cache) and re-pins it. ``--check`` writes nothing and exits 1 when the lock is
 stale; with ``--verify`` it also downloads every locked model afresh and compares the bytes.
 """
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
             print("hubvendor: run `hubvendor lock` (or `--upgrade HANDLE`) and commit the result", file=sys.stderr)
         return EXIT_FAILURE if problems else EXIT_OK
     new = relock(cfg, old, upgrade=args.upgrade, jobs=jobs)
-    if lockfile.dumps(new) != (cfg.lock_path.read_text(encoding="utf-8") if cfg.lock_path.exists() else ""):
+    if lockfile.dumps(new, f"{cfg.lock_path} (not written)") != (cfg.lock_path.read_text(encoding="utf-8") if cfg.lock_path.exists() else ""):
         lockfile.write(cfg.lock_path, new)
     _report(old, new)
     return EXIT_OK
@@ -111,14 +112,16 @@ def relock(cfg: Config, old: Lock, *, upgrade: list[str], jobs: int) -> Lock:
             kept[key] = LockedModel(decl.handle, key, entry.url, entry.sha256, entry.size, entry.tree_digest)
         else:
             to_fetch.append(decl)
-    fetched = fetch_all([ModelSpec(d.handle, d.sha256) for d in to_fetch], jobs=jobs)
-    for item in fetched:
+    fresh = [declared[k] for k in sorted(upgrade_keys)]
+    for item in fetch_all([ModelSpec(d.handle, d.sha256) for d in to_fetch], jobs=jobs):
+        if not (item.sha256 and item.tree_digest):  # tensorflow_hub wrote the entry: nothing recorded to pin
+            fresh.append(declared[item.handle.key])
+            continue
         kept[item.handle.key] = LockedModel(
             item.spec.handle, item.handle.key, lockfile.archive_url(item.handle, item.url),
             item.sha256, item.size, item.tree_digest,
         )
-    upgraded = [declared[k] for k in sorted(upgrade_keys)]
-    for decl, now in zip(upgraded, _fresh_all([d.handle for d in upgraded], jobs)):
+    for decl, now in zip(fresh, _fresh_all([d.handle for d in fresh], jobs)):
         if decl.sha256 and decl.sha256 != now.sha256:
             raise ConfigError(
                 f"{cfg.root / config.PYPROJECT}: {decl.handle} is pinned to sha256 {decl.sha256} in [tool.hubvendor] "
