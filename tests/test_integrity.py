@@ -201,3 +201,17 @@ def test_an_invalid_lock_is_never_written(tmp_path: Path):
     with pytest.raises(ConfigError, match=rf"{lock_path} \(not written\): model\[0\] \('{HALF}'\): sha256 = ''"):
         lockfile.write(lock_path, lockfile.Lock([unpinned]))
     assert list(tmp_path.iterdir()) == []
+
+
+# -- vendoring needs a local cache ------------------------------------------------------------------
+def test_vendoring_from_an_object_store_cache_fails_naming_tfhub_cache_dir(tmp_path: Path, monkeypatch):
+    from hubvendor.vendor import ModelSpec, fetch_to_vendor, vendor
+
+    monkeypatch.setenv("HUBVENDOR_OFFLINE", "1")  # the check comes before any download
+    cache = Cache(str(tmp_path / "cache"), fs=_RemoteLikeFileSystem())
+    for attempt in (lambda: vendor([ModelSpec(HALF)], str(tmp_path / "out"), cache=cache),
+                    lambda: fetch_to_vendor([ModelSpec(HALF)], cache=cache)):
+        with pytest.raises(ConfigError, match=r"TFHUB_CACHE_DIR=.*: vendoring .* needs a local cache directory.*"
+                                              r"set TFHUB_CACHE_DIR to a local directory"):
+            attempt()
+    assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()  # nothing fetched or written

@@ -93,8 +93,16 @@ def fetch_all(specs: Sequence[ModelSpec], *, jobs: int = 4, cache: Cache | None 
 
 def fetch_to_vendor(specs: Sequence[ModelSpec], *, jobs: int = 4, cache: Cache | None = None) -> list[Fetched]:
     """:func:`fetch_all` for vendoring: every model gets a tree digest, hashed from the entry's files when
-    neither its pin nor its descriptor has one (an unpinned entry tensorflow_hub wrote)."""
+    neither its pin nor its descriptor has one (an unpinned entry tensorflow_hub wrote).
+
+    Vendoring copies and hashes the entries' files where they are, so the cache must be a local directory.
+    """
     cache = cache or Cache()
+    if not cache.fs.local:
+        raise ConfigError(
+            f"TFHUB_CACHE_DIR={cache.root}: vendoring models (hubvendor vendor, wheel builds) needs a local cache "
+            "directory, not an object store; set TFHUB_CACHE_DIR to a local directory for the build"
+        )
     fetched = fetch_all(specs, jobs=jobs, cache=cache)
     return [f if f.tree_digest else replace(f, tree_digest=cache.fs.tree_digest(f.path)) for f in fetched]
 
