@@ -96,6 +96,9 @@ def test_each_problem_is_reported_with_a_fix(hub_env, tmp_path):
         "TFHUB_MODEL_LOAD_FORMAT": "FAST",
         "HUBVENDOR_OFFLINE": "maybe",
         "HUBVENDOR_CACHE_MAX_SIZE": "lots",
+        "HUBVENDOR_INFLATE": "fast",
+        "HUBVENDOR_LOCK_TIMEOUT": "soon",
+        "SOURCE_DATE_EPOCH": "yesterday",
         "HUBVENDOR_DOWNLOADER_CONFIG": str(broken_config),
         "HUBVENDOR_PATH": str(empty_vendor_dir),
         "TFHUB_CACHE_DIR": str(not_a_dir / "cache"),
@@ -103,7 +106,8 @@ def test_each_problem_is_reported_with_a_fix(hub_env, tmp_path):
     code, report, _ = run_doctor(env)
     assert code == 1 and not report["healthy"]
     found = problems(report)
-    assert set(found) >= {"load format", "offline", "cache max size", "mirrors", "HUBVENDOR_PATH", "cache"}
+    assert set(found) >= {"load format", "offline", "cache max size", "mirrors", "HUBVENDOR_PATH", "cache",
+                          "inflate", "lock timeout", "source date epoch"}
     assert "'FAST'" in found["load format"]["detail"] and "COMPRESSED" in found["load format"]["fix"]
     assert "HUBVENDOR_OFFLINE" in found["offline"]["detail"]
     assert str(broken_config) in found["mirrors"]["detail"] + found["mirrors"]["fix"]

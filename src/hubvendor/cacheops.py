@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 
 from . import settings
 from .cache import Cache, Descriptor, lock_contents, parse_lock_contents
-from .errors import CacheError, ConfigError, NotFoundError
+from .errors import CacheError, NotFoundError
 from .filesystems import LocalFileSystem
 from .entry import SAVED_MODEL_FILES
 from .handle import parse
@@ -37,8 +37,6 @@ from .handle import parse
 ENTRY_NAME = re.compile(r"^[0-9a-f]{40}$")
 STAGING_NAME = re.compile(r"^([0-9a-f]{40})\.([0-9a-f]+)\.tmp$")
 SMALL_TMP = re.compile(r"\.tmp[0-9a-f]{32}$")  # leftovers of write-then-rename of small files
-_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.I)
-_AGE_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 class EntryBusyError(CacheError):
@@ -93,14 +91,6 @@ class PruneResult:
 
 
 # -- small parsers and formatters -------------------------------------------------------------
-def parse_age(text: str, what: str = "AGE") -> float:
-    """``"90"``/``"90s"``, ``"15m"``, ``"12h"``, ``"30d"``, ``"2w"`` -> seconds."""
-    match = _AGE.match(str(text))
-    if not match:
-        raise ConfigError(f"{what}={text!r}: expected an age such as 3600, 90m, 12h, 30d or 2w")
-    return float(match.group(1)) * _AGE_UNITS[match.group(2).lower()]
-
-
 def human_size(size: int) -> str:
     value = float(size)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
@@ -114,9 +104,6 @@ def iso_time(stamp: float | None) -> str | None:
     if stamp is None:
         return None
     return datetime.datetime.fromtimestamp(stamp).astimezone().isoformat(timespec="seconds")
-
-
-keep_recent_default = settings.cache_keep_recent  # the name `hubvendor doctor` imports
 
 
 # -- listing ----------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ from .errors import ConfigError
 LOAD_FORMATS = ("COMPRESSED", "UNCOMPRESSED", "AUTO")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
+_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.I)
+_AGE_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.I)
 
 
@@ -73,6 +75,14 @@ def parse_size(text: str, what: str) -> int:
     from fractions import Fraction
 
     return int(Fraction(number) * 1024 ** " kmgt".index(unit.lower() or " "))  # exact: no float overflow
+
+
+def parse_age(text: str, what: str = "AGE") -> float:
+    """``"90"``/``"90s"``, ``"15m"``, ``"12h"``, ``"30d"``, ``"2w"`` -> seconds; ``what`` names the input in errors."""
+    match = _AGE.match(str(text))
+    if not match:
+        raise ConfigError(f"{what}={text!r}: expected an age such as 3600, 90m, 12h, 30d or 2w")
+    return float(match.group(1)) * _AGE_UNITS[match.group(2).lower()]
 
 
 def cache_dir() -> str:
@@ -186,8 +196,6 @@ def cache_keep_recent() -> float:
     value = os.environ.get("HUBVENDOR_CACHE_KEEP_RECENT", "")
     if not value:
         return 600.0
-    from .cacheops import parse_age  # the cache commands' age syntax (90m, 12h, 30d)
-
     return parse_age(value, "HUBVENDOR_CACHE_KEEP_RECENT")
 
 

@@ -171,7 +171,8 @@ def run_adopt(args: argparse.Namespace) -> int:
 
 def run_prune(args: argparse.Namespace) -> int:
     from .. import settings
-    from ..cacheops import human_size, parse_age, prune
+    from ..cacheops import human_size, prune
+    from ..settings import parse_age
     from ..errors import ConfigError
 
     if args.max_size is None and args.older_than is None:

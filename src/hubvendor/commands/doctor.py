@@ -83,7 +83,6 @@ def _setting(name: str, read: Callable[[], object], fix: str) -> Check:
 
 def check_settings() -> list[Check]:
     from .. import settings
-    from ..cacheops import keep_recent_default
 
     checks = [
         _setting("load format", settings.load_format,
@@ -92,13 +91,17 @@ def check_settings() -> list[Check]:
         _setting("locked", settings.locked, "set HUBVENDOR_LOCKED to 1 or 0"),
         _setting("cache max size", lambda: settings.cache_max_size() or "unlimited (no automatic pruning)",
                  "set HUBVENDOR_CACHE_MAX_SIZE to a size such as 20GiB, or unset it"),
-        _setting("cache keep recent", lambda: f"{keep_recent_default():.0f}s",
+        _setting("cache keep recent", lambda: f"{settings.cache_keep_recent():.0f}s",
                  "set HUBVENDOR_CACHE_KEEP_RECENT to an age such as 10m, or unset it"),
+        _setting("inflate", settings.inflate, "set HUBVENDOR_INFLATE to auto, stream or parallel, or unset it"),
+        _setting("autoload", settings.autoload, "set HUBVENDOR_AUTOLOAD to 1 or 0"),
+        _setting("source date epoch", settings.source_date_epoch, "set SOURCE_DATE_EPOCH to an integer, or unset it"),
     ]
     for name, read in (
         ("connect timeout", settings.connect_timeout), ("read timeout", settings.read_timeout),
         ("retries", settings.retries), ("max members", settings.max_members),
         ("max unpacked size", settings.max_unpacked_bytes),
+        ("lock timeout", settings.lock_timeout),
     ):
         checks.append(_setting(name, read, "fix or unset the HUBVENDOR_* variable named above"))
     return checks
