@@ -94,7 +94,6 @@ def check_settings() -> list[Check]:
         _setting("cache keep recent", lambda: f"{settings.cache_keep_recent():.0f}s",
                  "set HUBVENDOR_CACHE_KEEP_RECENT to an age such as 10m, or unset it"),
         _setting("inflate", settings.inflate, "set HUBVENDOR_INFLATE to auto, stream or parallel, or unset it"),
-        _setting("autoload", settings.autoload, "set HUBVENDOR_AUTOLOAD to 1 or 0"),
         _setting("source date epoch", settings.source_date_epoch, "set SOURCE_DATE_EPOCH to an integer, or unset it"),
     ]
     for name, read in (
