@@ -39,15 +39,14 @@ def uncompressed_requested(handle: Handle) -> bool:
 def explain(handle: object) -> Explanation:
     """Explain how ``resolve`` would answer, without touching the network."""
     handle = parse(handle)
-    looked: list[str] = []
     if not handle.is_archive:
         reason = "a local path is used as given" if handle.kind == "path" else "a gs:// directory is read directly"
-        return Explanation(handle.raw, handle.key, "path", handle.raw if handle.kind != "path" else handle.key, reason)
-    for name, source in sources.SOURCES:
-        model_dir = source().get(handle.key)
-        looked.append(f"vendored models ({name})")
-        if model_dir and os.path.isdir(model_dir):
-            return Explanation(handle.raw, handle.key, "vendored", model_dir, f"vendored via {name}", looked)
+        return Explanation(handle.raw, handle.key, "path", handle.raw, reason)
+    looked = [f"vendored models ({name})" for name, _ in sources.SOURCES]
+    vendored = _vendored(handle)
+    if vendored:
+        name, model_dir = vendored
+        return Explanation(handle.raw, handle.key, "vendored", model_dir, f"vendored via {name}", looked)
     if uncompressed_requested(handle):
         return Explanation(
             handle.raw, handle.key, "uncompressed", handle.uncompressed_url(),
@@ -68,10 +67,9 @@ def resolve(handle: object) -> str:
     handle = parse(handle)
     if not handle.is_archive:
         return _existing_path(handle)
-    for _, source in sources.SOURCES:
-        model_dir = source().get(handle.key)
-        if model_dir and os.path.isdir(model_dir):
-            return model_dir
+    vendored = _vendored(handle)
+    if vendored:
+        return vendored[1]
     if uncompressed_requested(handle):
         return _uncompressed_location(handle)
     cache = Cache()
@@ -82,6 +80,15 @@ def resolve(handle: object) -> str:
         raise OfflineError(
             f"{handle.raw}: not available offline (HUBVENDOR_OFFLINE is set); looked in: " + ", ".join(places)
         ) from None
+
+
+def _vendored(handle: Handle) -> tuple[str, str] | None:
+    """``(source name, model directory)`` of the first vendored copy of ``handle``."""
+    for name, source in sources.SOURCES:
+        model_dir = source().get(handle.key)
+        if model_dir and os.path.isdir(model_dir):
+            return name, model_dir
+    return None
 
 
 def _existing_path(handle: Handle) -> str:
