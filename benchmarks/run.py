@@ -121,7 +121,10 @@ def main() -> int:
     wanted = list(models.values()) + list(sizes["scaling"]) + [sizes["many"], sizes["wheel"]]  # type: ignore[operator]
     unique = list({m.name: m for m in wanted}.values())
     log(f"preparing {len(unique)} archives under {args.data}")
-    archives = data.prepare(args.data, unique, log=log)
+    generated: list[str] = []
+    archives = data.prepare(args.data, unique, log=lambda message: (generated.append(message), log(message)))
+    data_seconds = time.monotonic() - started
+    os.sync()  # freshly generated data must not be written back during the first measurements
     many = sections.link_many(args.data, sizes["many"], 8)  # type: ignore[arg-type]
 
     tables: list[Table] = []
@@ -149,7 +152,8 @@ def main() -> int:
         "# hubvendor benchmark results",
         "",
         f"`make bench` ({'quick' if args.quick else 'full'} run, {args.runs} alternating runs per contender, medians), "
-        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, harness wall time {elapsed / 60:.1f} min.",
+        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, harness wall time {elapsed / 60:.1f} min "
+        f"({f'including {data_seconds:.0f} s generating {len(generated)} archives' if generated else 'archives cached from an earlier run'}).",
         f"Archives served from loopback by {server}. Load average before/after: "
         f"{load_before[0]:.2f}/{load_after[0]:.2f} (2 cores shared with other work).",
         "",
