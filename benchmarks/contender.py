@@ -2,6 +2,7 @@
 
     python benchmarks/contender.py hubvendor-resolve HANDLE
     python benchmarks/contender.py hubvendor-stages HANDLE
+    python benchmarks/contender.py hubvendor-profile HANDLE
     python benchmarks/contender.py tfhub-resolve URL
     python benchmarks/contender.py inflate-limit ARCHIVE [isal,zlib-ng,zlib]
     python benchmarks/contender.py rapidgzip ARCHIVE THREADS
@@ -62,6 +63,32 @@ def hubvendor_stages(handle: str) -> dict[str, object]:
     return result
 
 
+def hubvendor_profile(handle: str) -> dict[str, object]:
+    """``hubvendor-resolve`` under cProfile (calling thread: tar parsing, checks, file writes); top functions."""
+    import cProfile
+    import io
+    import pstats
+
+    profile = cProfile.Profile()
+    profile.enable()
+    result = hubvendor_resolve(handle)
+    profile.disable()
+    text = io.StringIO()
+    pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(12)
+    lines = text.getvalue().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls"))
+    root = __file__.rsplit("/benchmarks/", 1)[0]
+    places = ((root, "."), (sys.prefix, "<venv>"), (sys.base_prefix, "<python>"))
+    kept = []
+    for line in lines[start:]:
+        for place, name in places:
+            line = line.replace(place, name)
+        if line.strip():
+            kept.append(line)
+    result["profile"] = "\n".join(kept)
+    return result
+
+
 def tfhub_resolve(url: str) -> dict[str, object]:
     import tensorflow_hub as hub
 
@@ -118,6 +145,7 @@ def rapidgzip_file(path: str, threads: str) -> dict[str, object]:
 COMMANDS: dict[str, Callable[..., dict[str, object]]] = {
     "hubvendor-resolve": hubvendor_resolve,
     "hubvendor-stages": hubvendor_stages,
+    "hubvendor-profile": hubvendor_profile,
     "tfhub-resolve": tfhub_resolve,
     "inflate-limit": inflate_limit,
     "rapidgzip": rapidgzip_file,

@@ -175,8 +175,12 @@ def fetch(ctx: Context, sizes: dict[str, object], **_: object) -> Result:
         ))
         HUBVENDOR_RSS.extend(c.peak_rss for c in contenders if c.name in ("hubvendor (auto)", "hubvendor stream"))
         if kind != "normal":
+            evidence = _sys_note(hub, by)
+            if kind == "smallfiles":
+                result.markdown.append(_profile(ctx, model))
+                evidence += " Per-file Python work dominates: see the cProfile of this fetch below."
             result.targets.append(Target(labels[kind], f"cold fetch {model.name}: hubvendor / tensorflow_hub hub.resolve",
-                                         hub.median / tf.median, 0.5, evidence=_sys_note(hub, by)))
+                                         hub.median / tf.median, 0.5, evidence=evidence))
             continue
         FETCH_NORMAL.extend(contenders)
         stream, parallel = by["hubvendor stream"], by["hubvendor parallel"]
@@ -239,6 +243,19 @@ def _stages(ctx: Context, model: data.Model) -> str:
         f"Call time {sample.seconds:.2f} s; process CPU {float(sample.extra['cpu']):.2f} s "  # type: ignore[arg-type]
         f"(kernel {float(sample.extra['sys']):.2f} s), {_cores()} cores.", "",  # type: ignore[arg-type]
         "| stage (thread) | thread CPU | wall |", "|---|---|---|", *rows, "",
+    ])
+
+
+def _profile(ctx: Context, model: data.Model) -> str:
+    """One extra hubvendor fetch under cProfile (evidence: where per-file time goes)."""
+    cache = fresh_dir(ctx.scratch, "profile")
+    try:
+        sample = run_process([PY, CONTENDER, "hubvendor-profile", model.handle], ctx.env(TFHUB_CACHE_DIR=str(cache)))
+    finally:
+        remove(cache)
+    return "\n".join([
+        f"### cProfile: one hubvendor fetch of {model.name} (calling thread; profiling slows it)", "",
+        f"Call time under the profiler {sample.seconds:.2f} s.", "", "```", str(sample.extra["profile"]), "```", "",
     ])
 
 
