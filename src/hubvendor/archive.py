@@ -137,9 +137,11 @@ def parallel_inflate(size: int | None) -> bool:
     size is known, ``auto`` (default) from ``PARALLEL_MIN_BYTES`` on ``PARALLEL_MIN_CPUS`` CPUs.
     """
     mode = settings.inflate()
-    if mode == "stream" or size is None or _rapidgzip() is None:
+    if mode == "stream" or size is None:
         return False
-    return mode == "parallel" or (size >= PARALLEL_MIN_BYTES and _cpu_count() >= PARALLEL_MIN_CPUS)
+    if mode == "auto" and (size < PARALLEL_MIN_BYTES or _cpu_count() < PARALLEL_MIN_CPUS):
+        return False  # decided before importing rapidgzip: the import alone slowed streaming fetches
+    return _rapidgzip() is not None
 
 
 def extract_spooled(
