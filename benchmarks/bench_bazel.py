@@ -8,7 +8,6 @@ so the RSS column is the client's and not meaningful).
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import data
 from harness import Contender, Table, Target, alternate, fresh_dir, remove, run_process
@@ -53,9 +52,9 @@ def run(ctx: Context, model: data.Model) -> Result:
     try:
         run_process(["bazel", "info", "release"], env, work)  # start the server (untimed)
         contenders = [
-            Contender(f"bazel sync --only=hub (hub_model, whole client process)",
+            Contender("bazel sync --only=hub (hub_model, whole client process)",
                       lambda: (["bazel", "sync", "--only=hub"], env, work)),
-            Contender(f"bazel sync --only=http (http_archive, whole client process)",
+            Contender("bazel sync --only=http (http_archive, whole client process)",
                       lambda: (["bazel", "sync", "--only=http"], env, work)),
         ]
         alternate(contenders, ctx.runs, ctx.log)

@@ -17,7 +17,6 @@ import datetime
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import time
