@@ -151,16 +151,13 @@ def compressed_url(handle):
     normalise(handle)  # validates, failing with a message naming the handle
     if handle.startswith(_CN_HUB_PREFIX):
         return _CN_GCS_TEMPLATE % handle[len(_CN_HUB_PREFIX):]
-    scheme, rest = handle.split("://", 1)
-    fragment = ""
-    if "#" in rest:
-        rest, fragment = rest.split("#", 1)
-    query = ""
-    if "?" in rest:
-        rest, query = rest.split("?", 1)
-    query = _query_without_format(handle, query, keep_blank_values = False)
+    url = _split_url(handle)
+    if url == None:
+        fail("hub_model handle %r: expected an http(s) URL" % handle)
+    query = _query_without_format(handle, url.query, keep_blank_values = False)
     query = (query + "&" if query else "") + _FORMAT_QUERY + "=compressed"
-    return "%s://%s?%s%s" % (scheme.lower(), rest, query, "#" + fragment if fragment else "")
+    fragment = "#" + url.fragment if url.fragment else ""
+    return "%s://%s%s?%s%s" % (url.scheme, url.netloc, url.path, query, fragment)
 
 def repository_name(handle):
     """A deterministic repository name: tfhub_<publisher>_<model>_<version>, kaggle_..., else <host>_<path>.
