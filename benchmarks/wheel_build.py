@@ -24,13 +24,13 @@ import shutil
 import statistics
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
+from support.venvs import site_without_hubvendor, venv_seeing  # noqa: E402 (needs tests/ on sys.path)
 HANDLE = "https://tfhub.dev/bench/big/1"
 
 
@@ -67,22 +67,9 @@ def tools_env(work: Path) -> Path:
     """A venv seeing this environment's packages (hatchling, pip) with hubvendor installed from a fresh wheel."""
     wheels = work / "wheels"
     sh([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(wheels), str(REPO)])
-    base = work / "base"
-    base.mkdir()
-    for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
-        if "hubvendor" not in entry.name.lower() and entry.suffix != ".pth":
-            (base / entry.name).symlink_to(entry)
-    python = venv(work / "tools", base)
+    python = venv_seeing(work / "tools", site_without_hubvendor(work / "base"))
     (wheel,) = wheels.glob("hubvendor-*.whl")
     sh([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", str(wheel)])
-    return python
-
-
-def venv(path: Path, base: Path) -> Path:
-    sh([sys.executable, "-m", "venv", "--without-pip", str(path)])
-    python = path / "bin" / "python"
-    purelib = sh([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip()
-    Path(purelib, "_base.pth").write_text(f"{base}\n")
     return python
 
 
@@ -120,7 +107,7 @@ def build(python: Path, project: Path, out: Path, env: dict[str, str]) -> tuple[
 
 def install(wheel: Path, target: Path, base: Path) -> float:
     shutil.rmtree(target, ignore_errors=True)
-    python = venv(target, base)
+    python = venv_seeing(target, base)
     return timed([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps",
                   "--no-index", "--no-cache-dir", str(wheel)])
 

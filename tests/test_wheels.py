@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import sysconfig
 import textwrap
 import zipfile
 from pathlib import Path
@@ -22,6 +21,7 @@ import pytest
 from hubvendor import lockfile
 from support.models import keras_dense_expected
 from support.server import HubServer, write_mirror_config
+from support.venvs import site_without_hubvendor, venv_seeing
 
 REPO = Path(__file__).resolve().parents[1]
 HALF = "https://tfhub.dev/test/half_plus_two/1"
@@ -65,21 +65,7 @@ def wheelhouse(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tf_base(tmp_path_factory) -> Path:
     """The running environment's site-packages as symlinks, minus hubvendor (installed from wheels instead)."""
-    base = tmp_path_factory.mktemp("tf-base")
-    site = Path(sysconfig.get_paths()["purelib"])
-    for entry in site.iterdir():
-        if "hubvendor" not in entry.name.lower() and entry.suffix != ".pth":
-            (base / entry.name).symlink_to(entry)
-    return base
-
-
-def make_venv(path: Path, tf_base: Path) -> Path:
-    """A venv without pip that sees ``tf_base``; returns its python."""
-    run([sys.executable, "-m", "venv", "--without-pip", str(path)])
-    python = path / "bin" / "python"
-    purelib = run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip()
-    Path(purelib, "_tf_base.pth").write_text(f"{tf_base}\n")
-    return python
+    return site_without_hubvendor(tmp_path_factory.mktemp("tf-base"))
 
 
 def pip_into(python: Path, *args: str, wheelhouse: Path) -> str:
@@ -193,7 +179,7 @@ def test_wheel_vendors_models_and_runs_offline(backend, tmp_path, model_root, hu
     check_wheel(wheel1, "demo_app")
 
     hub_server.stop()
-    python = make_venv(tmp_path / "venv", tf_base)
+    python = venv_seeing(tmp_path / "venv", tf_base)
     pip_into(python, "install", str(wheel1), wheelhouse=wheelhouse)
     out = run([str(python), "-c", "import demo_app; demo_app.main()"], env=app_env(tmp_path), cwd=tmp_path).stdout
     assert result_of(out) == {"half_plus_two": [2.5, 3.0], "keras_dense": keras_dense_expected([[1.0, 2.0, 3.0]])}
@@ -243,7 +229,7 @@ def test_two_wheels_side_by_side_then_uninstall_one(tmp_path, hub_server, hub_en
         lock(project, hub_env)
         build_wheel(project, tmp_path / "out", hub_env, wheelhouse)
     hub_server.stop()
-    python = make_venv(tmp_path / "venv", tf_base)
+    python = venv_seeing(tmp_path / "venv", tf_base)
     pip_into(python, "install", *map(str, sorted((tmp_path / "out").glob("*.whl"))), wheelhouse=wheelhouse)
     env = app_env(tmp_path)
     probe = "import hubvendor, sys; print('PATH', hubvendor.resolve(sys.argv[1]))"
@@ -269,7 +255,7 @@ def test_editable_install_resolves_vendored_models(backend, tmp_path, hub_server
     project = write_project(tmp_path / "proj", "edit-app", backend, [HALF], keras=False,
                             deps='"tensorflow-hub", "hubvendor"')
     lock(project, hub_env)
-    python = make_venv(tmp_path / "venv", tf_base)
+    python = venv_seeing(tmp_path / "venv", tf_base)
     run([sys.executable, "-m", "pip", "--python", str(python), "install", "-e", str(project),
          "--no-index", "--find-links", str(wheelhouse)], env=hub_env)
     hub_server.stop()

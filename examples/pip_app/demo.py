@@ -13,7 +13,6 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import zipfile
 from pathlib import Path
@@ -40,6 +39,7 @@ def sh(*cmd: str, env: dict[str, str] | None = None, show: bool = False) -> str:
 def main() -> None:
     from support.models import build_keras_dense, build_tf2_module
     from support.server import HubServer, write_mirror_config
+    from support.venvs import site_without_hubvendor, venv_seeing
 
     work = Path(tempfile.mkdtemp(prefix="hubvendor-pip-app-"))
     step(f"building test models in {work / 'models'}")
@@ -74,15 +74,7 @@ def main() -> None:
         print(f"{wheel.name}: {len(whl.infolist())} entries, {stored} model files stored uncompressed")
 
     step("fresh venv (sees this environment's TensorFlow), pip install the wheel, run pip-app offline")
-    base = work / "base"
-    base.mkdir()
-    for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
-        if "hubvendor" not in entry.name.lower() and entry.suffix != ".pth":
-            (base / entry.name).symlink_to(entry)
-    sh(sys.executable, "-m", "venv", "--without-pip", str(work / "venv"))
-    python = work / "venv" / "bin" / "python"
-    purelib = sh(str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").strip()
-    Path(purelib, "_base.pth").write_text(f"{base}\n")
+    python = venv_seeing(work / "venv", site_without_hubvendor(work / "base"))
     sh(sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-index", "--find-links",
        str(wheelhouse), str(wheel))
     run_env = {k: v for k, v in env.items() if k != "HUBVENDOR_DOWNLOADER_CONFIG"}
