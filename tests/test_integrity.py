@@ -215,3 +215,34 @@ def test_vendoring_from_an_object_store_cache_fails_naming_tfhub_cache_dir(tmp_p
                                               r"set TFHUB_CACHE_DIR to a local directory"):
             attempt()
     assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()  # nothing fetched or written
+
+
+def test_a_writer_that_loses_the_race_keeps_the_winners_entry_and_descriptor(tmp_path, monkeypatch):
+    """Where two lock holders are possible (object stores), the second to finish must not replace or
+    describe the first one's entry."""
+    import contextlib
+    import os
+
+    from hubvendor.cache import Cache, FillResult
+
+    @contextlib.contextmanager
+    def unguarded(self, handle, task_uid):  # as if both writers held the lock
+        yield True
+
+    monkeypatch.setattr(Cache, "_locked", unguarded)
+    cache = Cache(str(tmp_path))
+    handle = "https://tfhub.dev/test/race/1"
+
+    def filler(label: str):
+        def fill(_handle, dest):
+            with open(os.path.join(dest, "saved_model.pb"), "w") as f:
+                f.write(label)
+            if label == "loser":  # the winner completes while the loser is still downloading
+                cache.ensure(handle, fill=filler("winner"))
+            return FillResult(f"http://{label}", "0" * 64, 1, f"sha256:{label}", 1, len(label))
+        return fill
+
+    entry = cache.ensure(handle, fill=filler("loser"))
+    assert open(os.path.join(entry, "saved_model.pb")).read() == "winner"
+    assert cache.read_descriptor(handle).source == "http://winner"
+    assert sorted(os.listdir(tmp_path)) == sorted([os.path.basename(entry), os.path.basename(entry) + ".descriptor.txt"])

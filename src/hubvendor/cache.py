@@ -334,11 +334,15 @@ class Cache:
 
     def _fill(self, handle: Handle, entry: str, task_uid: str, fill: Filler) -> None:
         staging = self.staging_path(entry, task_uid)
+        # Decided now, under the lock: what is there is incomplete or unverifiable. An entry that appears
+        # while we download was written by someone else (possible on object stores) and is kept.
+        replace = self.fs.exists(entry)
         try:
             with self.fs.local_dir(staging) as local:
                 result = fill(handle, local)
-            if self.fs.exists(entry):  # incomplete leftovers (tmp cleaner, crash of another tool) or unverifiable
+            if replace:
                 self.fs.rmtree(entry)
+                self.fs.remove(entry + ".descriptor.txt")  # it describes the tree just removed
             descriptor = Descriptor(
                 handle=handle.raw,
                 download_time=str(datetime.datetime.today()),
@@ -351,8 +355,10 @@ class Cache:
                 tree_files=result.files,
                 tree_bytes=result.unpacked_bytes,
             )
-            self.fs.write_text(entry + ".descriptor.txt", descriptor.render())
-            self.fs.rename_dir(staging, entry)
+            # Descriptor after the rename, and only by the writer whose tree is in place: a writer that lost
+            # the race (possible on object stores) must not describe the winner's files.
+            if self.fs.rename_dir(staging, entry):
+                self.fs.write_text(entry + ".descriptor.txt", descriptor.render())
         except HubVendorError:
             raise
         except OSError as exc:
