@@ -65,10 +65,12 @@ _POLL_SECONDS = 0.1
 _READ_BUFFER = 1024 * 1024
 _JOIN_SECONDS = 5
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
-# rapidgzip competes with hashing and writes for CPUs; on 2 CPUs streaming isal measured as fast
-# (benchmarks/RESULTS.md shows the crossover). Downloads of at least PARALLEL_MIN_BYTES are spooled
-# to disk and inflated in parallel when that many CPUs are available (HUBVENDOR_INFLATE overrides).
-PARALLEL_MIN_CPUS = 4
+# rapidgzip competes with hashing and writes for CPUs. On 2 CPUs streaming isal won at every size
+# (benchmarks/RESULTS.md). A spooled parallel fetch of 1 GB burned ~10 CPU-s against streaming's
+# ~5 with a serial inflate floor of ~2.2 s, so even with perfect scaling it can only win from
+# 10 / 2.2 = ~5 CPUs; 8 leaves room for rapidgzip's own scaling. Downloads of at least
+# PARALLEL_MIN_BYTES go that way on that many CPUs (HUBVENDOR_INFLATE overrides).
+PARALLEL_MIN_CPUS = 8
 PARALLEL_MIN_BYTES = 256 * 1024 * 1024
 # rapidgzip keeps decompressed chunks in memory: on low-entropy weights (gzip ratio 0.14) its default
 # 4 MiB chunks peaked at 1.1 GiB RSS, 1 MiB chunks at 350 MiB (normal weights: ~100 MiB either way).
