@@ -74,9 +74,11 @@ class Contender:
 
 
 def alternate(contenders: list[Contender], runs: int, log: Callable[[str], None]) -> None:
-    """Run every contender ``runs`` times, round-robin, so drift and noise hit all alike."""
+    """Run every contender ``runs`` times, round-robin, so drift and noise hit all alike; each round
+    starts one contender later, so none always runs first or after the same neighbour."""
     for run in range(runs):
-        for contender in contenders:
+        shift = run % len(contenders)
+        for contender in contenders[shift:] + contenders[:shift]:
             argv, env, cwd = contender.make()
             try:
                 sample = run_process(argv, env, cwd)
