@@ -150,7 +150,7 @@ def main() -> int:
     header = [
         "# hubvendor benchmark results",
         "",
-        f"`make bench` ({'quick' if args.quick else 'full'} run, {args.runs} alternating runs per contender, {sections.FETCH_RUNS} in the cold-fetch section, each round "
+        f"`make bench` ({'quick' if args.quick else 'full'} run, {args.runs} alternating runs per contender, {sections.FETCH_RUNS} in the cold-fetch and Bazel sections, each round "
         f"starting one contender later; medians), "
         f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, harness wall time {elapsed / 60:.1f} min "
         f"({f'including {data_seconds:.0f} s generating {len(generated)} archives' if generated else 'archives cached from an earlier run'}).",
