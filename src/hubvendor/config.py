@@ -7,19 +7,14 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from . import tomlfile
 from .errors import ConfigError, InvalidHandleError
 from .handle import normalise
 from .lockfile import FILENAME as LOCK_FILENAME
 from .settings import parse_size
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
 
 PYPROJECT = "pyproject.toml"
 TABLE = "[tool.hubvendor]"
@@ -70,15 +65,9 @@ def load(project_dir: str | os.PathLike) -> Config | None:
     root = Path(project_dir).resolve()
     path = root / PYPROJECT
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomlfile.read(path)
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read ({exc})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
-        raise ConfigError(f"{path}: not valid TOML (values nested too deeply)") from None
     tool = data.get("tool", {})
     if not isinstance(tool, dict) or "hubvendor" not in tool:
         return None

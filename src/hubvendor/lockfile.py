@@ -8,18 +8,13 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from . import tomlfile
 from .errors import ConfigError, InvalidHandleError
 from .handle import Handle, normalise
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
 
 FILENAME = "hubvendor.lock"
 VERSION = 1
@@ -60,15 +55,9 @@ def load(path: str | os.PathLike) -> Lock:
     """Read and validate a lock file; every problem is a :class:`ConfigError` naming the file."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomlfile.read(path)
     except FileNotFoundError:
         raise ConfigError(f"{path}: lock file not found; run `hubvendor lock` to create it") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read lock file ({exc})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
-        raise ConfigError(f"{path}: not valid TOML (values nested too deeply)") from None
     return parse(data, str(path))
 
 
