@@ -640,9 +640,8 @@ def _inflate_parallel(path: str | _Spool, out: _Pipe, name: str) -> None:
 class _TarStream:
     """The plain tar byte stream, as blocks from a pipe, read without extra copies."""
 
-    def __init__(self, source: _Pipe, name: str) -> None:
+    def __init__(self, source: _Pipe) -> None:
         self._source = source
-        self._name = name
         self._block = memoryview(b"")
         self._offset = 0
         self._ended = False
@@ -981,7 +980,7 @@ class _Writer:
 
 def _extract_plain(source: _Pipe, dest: str, name: str, limits: Limits) -> _Tree:
     """Parse plain tar from ``source`` and extract it below ``dest``."""
-    stream = _TarStream(source, name)
+    stream = _TarStream(source)
     headers = _HeaderReader(stream, name)
     writer = _Writer(dest, name, limits)
     while (member := headers.next_member()) is not None:
