@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: test soak demo bench venv clean
+.PHONY: test soak demo bench venv clean wheelhouse
 
 $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ demo: venv
 
 bench: venv
 	$(PY) benchmarks/run.py
+
+# hubvendor's own wheel for projects that build with it (no PyPI release yet): see docs/wheels.md.
+wheelhouse:
+	$(PYTHON) -m pip wheel -q --no-deps -w dist/wheelhouse .
 
 clean:
 	rm -rf $(VENV) dist build .pytest_cache

@@ -42,6 +42,33 @@ def build_tf2_module(path: str | os.PathLike, a: float = 0.5, b: float = 2.0) ->
     return Path(path)
 
 
+def build_text_embedding(path: str | os.PathLike, dimensions: int = 50, buckets: int = 1000) -> Path:
+    """A TF2 SavedModel shaped like tfhub.dev's nnlm text embeddings: strings ``[None]`` -> ``[None, dimensions]``.
+
+    Tokens (split on whitespace) are hashed into ``buckets`` rows of a fixed table and averaged, so
+    ``hub.load(h)(["cat is on the mat"])`` and ``hub.KerasLayer(h, input_shape=[], dtype=tf.string)`` work.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    class Embedding(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            table = np.random.default_rng(50).standard_normal((buckets, dimensions)).astype("float32")
+            self.embeddings = tf.Variable(table)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+        def __call__(self, sentences):
+            ids = tf.strings.to_hash_bucket_fast(tf.strings.split(sentences), buckets)
+            vectors = tf.ragged.map_flat_values(tf.gather, self.embeddings, ids)
+            return tf.math.divide_no_nan(tf.reduce_sum(vectors, axis=1),
+                                         tf.cast(tf.expand_dims(ids.row_lengths(), 1), tf.float32))
+
+    module = Embedding()
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.__call__})
+    return Path(path)
+
+
 def build_tf1_hub_module(path: str | os.PathLike, a: float = 3.0, b: float = 1.0) -> Path:
     """A TF1 Hub-format module (``tfhub_module.pb`` + a SavedModel with empty tags) computing ``a * x + b``.
 
