@@ -309,3 +309,35 @@ def test_cli_prints_one_line_for_bad_hosts_and_settings(tmp_path):
                              capture_output=True, text=True, timeout=120)
         assert run.returncode != 0 and "Traceback" not in run.stderr, run.stderr
         assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+
+
+def _plain_tar(seed: int) -> bytes:
+    import io
+    import random
+    import tarfile
+
+    rng = random.Random(seed)
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, size in (("saved_model.pb", 2000), ("variables/variables.data-00000-of-00001", 400_000)):
+            data = rng.randbytes(size)
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("etag", [None, 'W/"v1"'])
+def test_a_plain_tar_model_changed_mid_download_is_never_cached_spliced(etag, tmp_path):
+    """Issue 12: a model stitched from two archives was accepted; now the cache ends up empty."""
+    from hubvendor.cache import Cache
+    from hubvendor.errors import HubVendorError
+
+    first, second = _plain_tar(1), _plain_tar(2)
+    assert len(first) == len(second)
+    script = Script(Obj(first, etag), [{"reset_at": 200_000}, {"change_to": Obj(second, etag)}])
+    with ScriptedServer(script) as server:
+        cache = Cache(str(tmp_path / "cache"))
+        with pytest.raises(HubVendorError):
+            cache.ensure(f"{server.url}/test/model/1.tar")
+    assert sorted(os.listdir(tmp_path / "cache")) == []
