@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from . import __version__, httpinfo, mirrors, settings
 from .errors import FetchError, OfflineError, SourceChangedError
 from .handle import Handle
-from .httpinfo import display_url
+from .httpinfo import describe, display_url
 
 if TYPE_CHECKING:
     import requests
@@ -78,35 +78,6 @@ class _Attempts:
         else:
             delay = min(RETRY_AFTER_CAP, retry_after)
         time.sleep(delay)
-
-
-class _Throughput:
-    """Fails a download that stays below HUBVENDOR_MIN_SPEED for HUBVENDOR_MIN_SPEED_TIME seconds."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.minimum = settings.min_speed()
-        self.window = settings.min_speed_time()
-        self.restart()
-
-    def restart(self) -> None:
-        self._since = time.monotonic()
-        self._bytes = 0
-
-    def add(self, count: int) -> None:
-        if not self.minimum:
-            return
-        self._bytes += count
-        elapsed = time.monotonic() - self._since
-        if elapsed < self.window:
-            return
-        if self._bytes < self.minimum * elapsed:
-            raise _CandidateFailed(
-                f"{self.url}: slower than HUBVENDOR_MIN_SPEED={self.minimum} bytes/s: {self._bytes} bytes in "
-                f"{elapsed:.1f} s (HUBVENDOR_MIN_SPEED_TIME={self.window:g})",
-                fallback=True,
-            )
-        self.restart()
 
 
 def session(headers: dict[str, str] | None = None) -> requests.Session:
@@ -157,7 +128,7 @@ class Download:
         self._opened = False
         self._response: requests.Response | None = None
         self._attempts = _Attempts(source, start=offset)
-        self._speed = _Throughput(display_url(source))
+        self._speed = httpinfo.Throughput(settings.min_speed(), settings.min_speed_time())
         self._progress: Any = None
         self._lock = threading.Lock()  # guards _closed, _response and _progress against close()
         self._closed = False
@@ -243,7 +214,7 @@ class Download:
                     break
                 pieces.append(piece)
                 received += len(piece)
-                self._speed.add(len(piece))
+                self._too_slow(len(piece))
         except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
             state = f"connection dropped after {self._position + received} bytes ({describe(exc)})"
         data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
@@ -254,6 +225,11 @@ class Download:
             if self._progress is not None and received:
                 self._progress.update(received)
         return data, state
+
+    def _too_slow(self, count: int) -> None:
+        slow = self._speed.add(count)
+        if slow:
+            raise _CandidateFailed(f"{display_url(self.source)}: {slow}", fallback=True)
 
     def _connect(self) -> None:
         """(Re)open the response at the current position, retrying transient failures."""
@@ -366,7 +342,7 @@ class Download:
                 if check is not None and at + len(chunk) > self._start:
                     check.update(memoryview(chunk)[max(0, self._start - at):])
                 at += len(chunk)
-                self._speed.add(len(chunk))
+                self._too_slow(len(chunk))
         except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError):
             pass
         if at < self._position:
@@ -493,17 +469,3 @@ def _failure_message(name: str, candidates: list[str], failures: list[str]) -> s
         return f"{name}: {failures[0]}"
     tried = ", ".join(display_url(c) for c in candidates[: len(failures)])
     return f"{name}: download failed from every mirror ({tried}): " + "; ".join(failures)
-
-
-def describe(exc: BaseException) -> str:
-    """A one-line cause, without urllib3's nested reprs."""
-    import requests
-
-    text = str(exc)
-    if isinstance(exc, requests.Timeout) or "timed out" in text.lower():
-        return f"timed out ({exc.__class__.__name__})"
-    for marker in ("Connection refused", "Name or service not known", "Connection reset by peer",
-                   "IncompleteRead", "RemoteDisconnected", "Connection aborted"):
-        if marker in text:
-            return marker
-    return text.splitlines()[0][:200] if text else exc.__class__.__name__

@@ -1,10 +1,11 @@
 """What HTTP responses and URLs say, read defensively: ranges, lengths, validators, safe display.
 
-Pure functions over header values (no requests import), shared by the single-stream and the
-ranged downloads: ``Content-Range``/``Content-Length`` parsing that refuses ambiguity, the strong
-``ETag`` rule of RFC 9110 (a weak ``W/`` tag or a ``Last-Modified`` date never proves two bodies are
-byte-identical, so neither is used to resume), ``Retry-After``, the UNCOMPRESSED location check,
-and :func:`display_url`, which keeps signed query strings and credentials out of messages.
+Pure functions over header values and exceptions (no requests import) used by ``fetch``:
+``Content-Range``/``Content-Length`` parsing that refuses ambiguity, the strong ``ETag`` rule of
+RFC 9110 (a weak ``W/`` tag or a ``Last-Modified`` date never proves two bodies byte-identical,
+so neither is used to resume), ``Retry-After``, the UNCOMPRESSED location check, the minimum-speed
+rule, :func:`describe` for exceptions and :func:`display_url`, which keeps signed query strings
+and credentials out of messages.
 """
 
 from __future__ import annotations
@@ -127,3 +128,42 @@ def location_problem(body: bytes, server_url: str) -> tuple[str, str | None]:
     if text.startswith("/") and not text.startswith("//") and is_loopback(server_url):
         return text, None
     return "", f"expected a gs:// location, got {shown}"
+
+
+class Throughput:
+    """Tells when a download stays below ``minimum`` bytes/s for ``window`` seconds (0: never)."""
+
+    def __init__(self, minimum: int, window: float) -> None:
+        self.minimum = minimum
+        self.window = window
+        self.restart()
+
+    def restart(self) -> None:
+        self._since = time.monotonic()
+        self._bytes = 0
+
+    def add(self, count: int) -> str | None:
+        """Count ``count`` bytes; a message once the last window was too slow, else None."""
+        if not self.minimum:
+            return None
+        self._bytes += count
+        elapsed = time.monotonic() - self._since
+        if elapsed < self.window:
+            return None
+        if self._bytes < self.minimum * elapsed:
+            return (f"slower than HUBVENDOR_MIN_SPEED={self.minimum} bytes/s: {self._bytes} bytes in "
+                    f"{elapsed:.1f} s (HUBVENDOR_MIN_SPEED_TIME={self.window:g})")
+        self.restart()
+        return None
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line cause, without urllib3's nested reprs."""
+    text = str(exc)
+    if "Timeout" in {c.__name__ for c in type(exc).__mro__} or "timed out" in text.lower():
+        return f"timed out ({exc.__class__.__name__})"
+    for marker in ("Connection refused", "Name or service not known", "Connection reset by peer",
+                   "IncompleteRead", "RemoteDisconnected", "Connection aborted"):
+        if marker in text:
+            return marker
+    return text.splitlines()[0][:200] if text else exc.__class__.__name__
