@@ -80,7 +80,7 @@ class _Attempts:
         time.sleep(delay)
 
 
-def session(headers: dict[str, str] | None = None) -> requests.Session:
+def new_session(headers: dict[str, str] | None = None) -> requests.Session:
     """A requests session that refuses redirects the downloader config blocks; identity encoding."""
     import requests
 
@@ -132,7 +132,7 @@ class Download:
         self._progress: Any = None
         self._lock = threading.Lock()  # guards _closed, _response and _progress against close()
         self._closed = False
-        self._session = session(headers)
+        self._session = new_session(headers)
         try:
             self._connect()
         except BaseException:
@@ -140,11 +140,6 @@ class Download:
             raise
 
     # -- public ----------------------------------------------------------------------------
-
-    @property
-    def response(self) -> requests.Response | None:
-        """The open response (its headers tell whether byte ranges are served)."""
-        return self._response
 
     def __iter__(self) -> Iterator[bytes]:
         try:
