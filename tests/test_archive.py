@@ -188,7 +188,7 @@ def test_gzip_bomb_is_refused_under_default_limits(dest: Path) -> None:
 
 def test_limits_come_from_settings(monkeypatch: pytest.MonkeyPatch, model_archive: bytes, tmp_path: Path) -> None:
     monkeypatch.setenv("HUBVENDOR_MAX_MEMBERS", "7")
-    monkeypatch.setenv("HUBVENDOR_MAX_UNPACKED_SIZE", "2M")
+    monkeypatch.setenv("HUBVENDOR_MAX_UNPACKED_SIZE", "2MiB")
     assert archive.Limits.from_settings() == archive.Limits(7, 2 * 1024 * 1024)
 
     members = [hostile._file(f"f{i}") for i in range(7)]

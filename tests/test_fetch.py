@@ -14,7 +14,7 @@ from typing import Iterator
 import pytest
 import requests
 
-from hubvendor import fetch, handle
+from hubvendor import fetch, handle, httpinfo
 from hubvendor.errors import FetchError, OfflineError
 from support.models import HALF_PLUS_TWO
 from support.server import HALF_PLUS_TWO_HANDLE, HubServer, write_mirror_config
@@ -218,10 +218,10 @@ def test_progress_bar_only_when_asked(use_hub_env, capfd, monkeypatch):
 
 
 def test_retry_after_parsing():
-    assert fetch._retry_after("3") == 3.0
+    assert httpinfo.retry_after("3") == 3.0
     in_ten = email.utils.formatdate(time.time() + 10, usegmt=True)
-    assert 8 <= fetch._retry_after(in_ten) <= 10
-    assert fetch._retry_after("soon") is None
+    assert 8 <= httpinfo.retry_after(in_ten) <= 10
+    assert httpinfo.retry_after("soon") is None
 
 
 def test_importing_hubvendor_does_not_import_requests():

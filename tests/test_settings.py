@@ -58,3 +58,21 @@ def test_parsed_absl_flag_is_read_and_env_still_wins(tmp_path):
                                        text=True, check=True).stdout.strip()
     assert run({}) == "/absl/cache"
     assert run({"TFHUB_CACHE_DIR": str(tmp_path)}) == str(tmp_path)
+
+
+def test_sizes_are_decimal_for_kb_mb_gb_and_binary_for_kib_mib_gib():
+    assert settings.parse_size("1000", "X") == 1000
+    assert settings.parse_size("500MB", "X") == settings.parse_size("500M", "X") == 500_000_000
+    assert settings.parse_size("2GB", "X") == 2 * 10**9
+    assert settings.parse_size("2GiB", "X") == 2 * 1024**3
+    assert settings.parse_size("1.5KiB", "X") == 1536
+    with pytest.raises(ConfigError, match=r"X='1e400'.*kB, MB, GB, TB are powers of 1000; KiB, MiB, GiB, TiB powers of 1024"):
+        settings.parse_size("1e400", "X")
+
+
+def test_error_types_have_the_builtin_bases_callers_expect():
+    from hubvendor import errors
+
+    assert issubclass(errors.OfflineError, ConnectionError) and issubclass(errors.IntegrityError, ValueError)
+    assert issubclass(errors.ArchiveError, ValueError) and issubclass(errors.SourceChangedError, errors.FetchError)
+    assert all(issubclass(c, errors.HubVendorError) for c in (errors.OfflineError, errors.IntegrityError, errors.ArchiveError))

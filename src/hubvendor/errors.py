@@ -25,15 +25,19 @@ class FetchError(HubVendorError, IOError):
     """A download failed after retries (HTTP status, connection, timeout, blocked URL)."""
 
 
-class IntegrityError(HubVendorError):
+class SourceChangedError(FetchError):
+    """The object on the server changed during a download (its validator or size differ); nothing was spliced."""
+
+
+class IntegrityError(HubVendorError, ValueError):
     """Downloaded or stored bytes do not match the expected digest or size."""
 
 
-class ArchiveError(HubVendorError):
+class ArchiveError(HubVendorError, ValueError):
     """An archive is malformed or hostile (traversal, links, devices, bombs, ...)."""
 
 
-class OfflineError(HubVendorError):
+class OfflineError(HubVendorError, ConnectionError):
     """HUBVENDOR_OFFLINE is set and the handle is not available locally."""
 
 

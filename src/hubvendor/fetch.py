@@ -1,31 +1,39 @@
-"""HTTP downloads that survive real networks: mirrors, retries, resume, timeouts, redirects.
+"""HTTP downloads that survive real networks without ever splicing two objects.
 
 ``open_download(url, name=handle)`` returns a :class:`Download`, an iterable of ~1 MiB ``bytes``
 chunks. Candidate URLs come from the downloader config (``mirrors``); each is tried in turn and
-the next one is used after a 404, a redirect loop or a failure that outlasted the retries.
-Within a candidate, connection errors, timeouts and HTTP 429/500/502/503/504 are retried with
-exponential backoff and jitter (``Retry-After`` honoured, capped), and a body that stops short
-is resumed with ``Range: bytes=N-`` (checked against ``Content-Range``, ``If-Range`` keeps it to
-the same ETag). Other 4xx statuses fail at once. Proxies and CA bundles come from the usual
-environment variables (requests' ``trust_env``); ``TFHUB_DISABLE_CERT_VALIDATION=true`` turns off
-certificate checks as tensorflow_hub does. requests is imported only when a download starts.
+the next one is used after a 404, a redirect loop, a refused redirect or a failure that outlasted
+the retries. Redirects are followed only to hosts the config allows. Within a candidate,
+connection errors, timeouts and HTTP 429/500/502/503/504 are retried with exponential backoff and
+jitter (``Retry-After`` honoured, capped); the retry budget is renewed only after 1 MiB of progress.
+
+Resuming a body that stopped short must prove it continues the same object: with a strong ETag,
+``Range: bytes=N-`` carries ``If-Range`` and the 206 must echo that ETag and the exact
+``Content-Range`` asked for; a 200 must carry the same ETag (the rest is skipped). Without a strong
+ETag (none, weak, or only ``Last-Modified``, which RFC 9110 calls weak), the body is read again
+from the start and its first N bytes must hash to what was already passed on. Any other answer is
+a :class:`SourceChangedError` or a :class:`FetchError` naming the URL (without signed query
+strings) and the cause. A download slower than ``HUBVENDOR_MIN_SPEED`` over
+``HUBVENDOR_MIN_SPEED_TIME`` fails. Proxies and CA bundles come from the usual environment
+variables; ``TFHUB_DISABLE_CERT_VALIDATION=true`` turns off certificate checks as tensorflow_hub
+does. requests is imported only when a download starts.
 """
 
 from __future__ import annotations
 
-import email.utils
+import hashlib
 import http.client
 import random
-import re
 import sys
 import threading
 import time
 import urllib.parse
 from typing import TYPE_CHECKING, Any, Iterator
 
-from . import __version__, mirrors, settings
-from .errors import FetchError, OfflineError
+from . import __version__, httpinfo, mirrors, settings
+from .errors import FetchError, OfflineError, SourceChangedError
 from .handle import Handle
+from .httpinfo import describe, display_url
 
 if TYPE_CHECKING:
     import requests
@@ -36,41 +44,69 @@ RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 BACKOFF_BASE = 0.25  # seconds; doubled per consecutive failure, with jitter
 BACKOFF_CAP = 30.0
 RETRY_AFTER_CAP = 60.0
-_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$")
+FRESH_BUDGET_BYTES = CHUNK_SIZE  # progress that renews the retry budget
 
 
 class _CandidateFailed(Exception):
     """This candidate URL cannot serve the download; ``fallback`` says whether to try the next one."""
 
-    def __init__(self, message: str, *, fallback: bool) -> None:
+    def __init__(self, message: str, *, fallback: bool, changed: bool = False) -> None:
         super().__init__(message)
         self.fallback = fallback
+        self.changed = changed
 
 
 class _Attempts:
-    """Counts consecutive failures of one download and sleeps before the next attempt."""
+    """Counts failures of one download and sleeps before the next attempt."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, url: str, *, start: int = 0) -> None:
+        self.url = display_url(url)
         self.limit = settings.retries()
         self.failures = 0
-        self._progress_mark = -1
+        self._progress_mark = start
 
     def wait(self, cause: str, *, position: int = 0, retry_after: float | None = None) -> None:
         """Sleep before retrying, or raise _CandidateFailed once the retries are spent."""
-        if position > self._progress_mark:  # bytes arrived since the last failure: a fresh budget
+        if position >= self._progress_mark + FRESH_BUDGET_BYTES:  # real progress since counting began
             self.failures = 0
             self._progress_mark = position
         self.failures += 1
         if self.failures > self.limit:
-            raise _CandidateFailed(
-                f"{self.url}: {cause} (gave up after {self.limit} retries)", fallback=True
-            )
+            raise _CandidateFailed(f"{self.url}: {cause} (gave up after {self.limit} retries)", fallback=True)
         if retry_after is None:
             delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (self.failures - 1)) * random.uniform(0.5, 1.0)
         else:
             delay = min(RETRY_AFTER_CAP, retry_after)
         time.sleep(delay)
+
+
+def new_session(headers: dict[str, str] | None = None) -> requests.Session:
+    """A requests session that refuses redirects the downloader config blocks; identity encoding."""
+    import requests
+
+    class PolicedSession(requests.Session):
+        def get_redirect_target(self, resp: requests.Response) -> str | None:
+            target = super().get_redirect_target(resp)
+            if target:
+                try:
+                    absolute = urllib.parse.urljoin(resp.url, target)
+                    refusal = mirrors.redirect_refusal(absolute)
+                except ValueError as exc:
+                    absolute, refusal = target, f"invalid Location ({exc})"
+                if refusal:
+                    resp.close()
+                    raise _CandidateFailed(
+                        f"{display_url(resp.url)}: redirect to {display_url(absolute)} not followed: {refusal}",
+                        fallback=True,
+                    )
+            return target
+
+    s = PolicedSession()
+    s.max_redirects = MAX_REDIRECTS
+    s.headers["User-Agent"] = f"hubvendor/{__version__} {requests.utils.default_user_agent()}"
+    s.headers["Accept-Encoding"] = "identity"  # byte offsets must be the archive's
+    s.headers.update(headers or {})
+    return s
 
 
 class Download:
@@ -80,25 +116,23 @@ class Download:
     without yielding more, reconnecting or touching the closed session.
     """
 
-    def __init__(self, source: str, *, name: str, offset: int = 0) -> None:
-        import requests
-
+    def __init__(self, source: str, *, name: str, offset: int = 0, headers: dict[str, str] | None = None) -> None:
         self.name = name
         self.source = source
         self.url = source
         self.size: int | None = None
+        self.validator: str | None = None  # the object's strong ETag, if it has one
+        self._start = offset
         self._position = offset
-        self._etag: str | None = None
+        self._prefix: Any = None  # sha256 of bytes [start, position) when there is no strong ETag
         self._opened = False
         self._response: requests.Response | None = None
-        self._attempts = _Attempts(source)
+        self._attempts = _Attempts(source, start=offset)
+        self._speed = httpinfo.Throughput(settings.min_speed(), settings.min_speed_time())
         self._progress: Any = None
         self._lock = threading.Lock()  # guards _closed, _response and _progress against close()
         self._closed = False
-        self._session = requests.Session()
-        self._session.max_redirects = MAX_REDIRECTS
-        self._session.headers["User-Agent"] = f"hubvendor/{__version__} {requests.utils.default_user_agent()}"
-        self._session.headers["Accept-Encoding"] = "identity"  # byte offsets must be the archive's
+        self._session = new_session(headers)
         try:
             self._connect()
         except BaseException:
@@ -108,31 +142,33 @@ class Download:
     # -- public ----------------------------------------------------------------------------
 
     def __iter__(self) -> Iterator[bytes]:
-        while self._response is not None:
-            try:
-                chunk, state = self._read()
-            except Exception:
-                if self._closed:  # close() from another thread took the response away mid-read
+        try:
+            while self._response is not None:
+                try:
+                    chunk, state = self._read()
+                except _CandidateFailed:
+                    raise
+                except Exception:
+                    if self._closed:  # close() from another thread took the response away mid-read
+                        return
+                    raise
+                if self._closed:
                     return
-                raise
-            if self._closed:
-                return
-            if chunk:
-                yield chunk
-            if state is None or self._response is None:  # more to come, or closed by the consumer
-                continue
-            if state == "":
-                self.close()
-                return
-            with self._lock:
-                if self._response is not None:
-                    self._response.close()
-            try:
+                if chunk:
+                    yield chunk
+                if state is None or self._response is None:  # more to come, or closed by the consumer
+                    continue
+                if state == "":
+                    self.close()
+                    return
+                with self._lock:
+                    if self._response is not None:
+                        self._response.close()
                 self._attempts.wait(state, position=self._position)
                 self._connect()
-            except _CandidateFailed as exc:
-                self.close()
-                raise FetchError(f"{self.name}: {exc}") from None
+        except _CandidateFailed as exc:
+            self.close()
+            raise (SourceChangedError if exc.changed else FetchError)(f"{self.name}: {exc}") from None
 
     def close(self) -> None:
         with self._lock:
@@ -173,68 +209,79 @@ class Download:
                     break
                 pieces.append(piece)
                 received += len(piece)
+                self._too_slow(len(piece))
         except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
-            state = f"connection dropped after {self._position + received} bytes ({_describe(exc)})"
+            state = f"connection dropped after {self._position + received} bytes ({describe(exc)})"
+        data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        if self._prefix is not None:
+            self._prefix.update(data)
         self._position += received
         with self._lock:
             if self._progress is not None and received:
                 self._progress.update(received)
-        return (pieces[0] if len(pieces) == 1 else b"".join(pieces)), state
+        return data, state
+
+    def _too_slow(self, count: int) -> None:
+        slow = self._speed.add(count)
+        if slow:
+            raise _CandidateFailed(f"{display_url(self.source)}: {slow}", fallback=True)
 
     def _connect(self) -> None:
         """(Re)open the response at the current position, retrying transient failures."""
         while True:
+            resume = self._opened and self._position > self._start
             headers = {}
-            if self._position:
-                headers["Range"] = f"bytes={self._position}-"
-                if self._etag:
-                    headers["If-Range"] = self._etag
-            response = _get(self._session, self.source, self._attempts, headers=headers, position=self._position)
+            asked: int | None = self._start or None  # first request, or a re-read whose prefix is checked
+            if resume and self.validator:
+                asked = self._position
+                headers["If-Range"] = self.validator
+            if asked is not None:
+                headers["Range"] = f"bytes={asked}-"
+            response = get(self._session, self.source, self._attempts, headers=headers, position=self._position)
             if response.status_code == 404:
                 response.close()
-                host = urllib.parse.urlsplit(response.url).netloc
-                raise _CandidateFailed(f"not found on {host} (HTTP 404 from {response.url})", fallback=True)
+                host = urllib.parse.urlsplit(response.url).netloc.rpartition("@")[2]
+                raise _CandidateFailed(
+                    f"not found on {host} (HTTP 404 from {display_url(response.url)})", fallback=True
+                )
             if response.status_code not in (200, 206):
                 response.close()
                 raise _CandidateFailed(
-                    f"{response.url}: HTTP {response.status_code} {response.reason}",
+                    f"{display_url(response.url)}: HTTP {response.status_code} {response.reason}",
                     fallback=response.status_code >= 500,
                 )
-            if self._accept(response):
+            if self._accept(response, asked):
                 return
             self._attempts.wait(f"connection dropped while skipping to byte {self._position}", position=self._position)
 
-    def _accept(self, response: requests.Response) -> bool:
+    def _accept(self, response: requests.Response, asked: int | None) -> bool:
         """Take ``response`` as the body from the current position; False to reconnect after a drop."""
-        length = _int_or_none(response.headers.get("Content-Length"))
+        url = display_url(response.url)
+        try:
+            length = httpinfo.content_length(response.raw.headers.getlist("Content-Length"))
+        except ValueError as exc:
+            response.close()
+            raise _CandidateFailed(f"{url}: {exc}", fallback=True) from None
+        etag = httpinfo.strong_etag(response.headers.get("ETag"))
         if response.status_code == 206:
-            start, total = _content_range(response.headers.get("Content-Range", ""))
-            if start != self._position or (None not in (self.size, total) and total != self.size):
-                response.close()
-                raise _CandidateFailed(
-                    f"{response.url}: asked for bytes from {self._position} of {self.size}, "
-                    f"server sent Content-Range {response.headers.get('Content-Range')!r}",
-                    fallback=False,
-                )
-            self.size = total if total is not None else self.size
+            body_start, total = self._check_partial(response, url, asked, length, etag)
         else:
-            etag = response.headers.get("ETag")
-            changed = (self._etag and etag and etag != self._etag) or (
-                None not in (self.size, length) and length != self.size
-            )
-            if self._opened and changed:
+            if self._opened and self.validator and etag != self.validator:
                 response.close()
-                raise _CandidateFailed(
-                    f"{response.url}: the file changed on the server during the download", fallback=False
-                )
-            self.size = length
-            if self._position and not self._skip(response, self._position):
-                return False
+                raise _changed(url, f"ETag {self.validator} at the start, {etag or 'none'} now")
+            if self._opened and None not in (self.size, length) and length != self.size:
+                response.close()
+                raise _changed(url, f"{self.size} bytes at the start, {length} now")
+            body_start, total = 0, length
+        if not self._opened:
+            self.size, self.validator = total, etag
+            if etag is None:
+                self._prefix = hashlib.sha256()
+        if self._position > body_start and not self._skip(response, body_start):
+            return False
+        self._speed.restart()
         first, self._opened = not self._opened, True
         self.url = response.url
-        etag = response.headers.get("ETag")
-        if etag and not etag.startswith("W/"):
-            self._etag = etag
         with self._lock:
             if self._closed:  # closed by another thread while reconnecting: iteration ends
                 response.close()
@@ -249,32 +296,81 @@ class Download:
                 )
         return True
 
-    def _skip(self, response: requests.Response, count: int) -> bool:
-        """Discard ``count`` bytes of a full response (the server ignored Range); False on a drop."""
+    def _check_partial(
+        self, response: requests.Response, url: str, asked: int | None, length: int | None, etag: str | None
+    ) -> tuple[int, int | None]:
+        """A 206 must answer the Range asked, for the same object; returns (first byte, total size)."""
+        header = response.headers.get("Content-Range")
+        parsed = httpinfo.content_range(header)
+        problem = None
+        if asked is None:
+            problem = "answered 206 Partial Content to a request without Range"
+        elif parsed is None:
+            problem = f"answered 206 Partial Content without a valid Content-Range (got {header!r})"
+        elif (parsed[0] != asked or (length is not None and length != parsed[1] - parsed[0] + 1)
+              or None not in (self.size, parsed[2]) and parsed[2] != self.size):
+            problem = (f"asked for bytes from {asked} of {self.size if self.size is not None else 'unknown'}, "
+                       f"server sent Content-Range {header!r} with Content-Length {length}")
+        if problem:
+            response.close()
+            raise _CandidateFailed(f"{url}: {problem}", fallback=not self._opened)
+        if self._opened and self.validator and etag != self.validator:
+            response.close()
+            raise _changed(url, f"ETag {self.validator} at the start, {etag or 'none'} on resume")
+        return parsed[0], parsed[2] if parsed[2] is not None else self.size
+
+    def _skip(self, response: requests.Response, body_start: int) -> bool:
+        """Read the body up to the current position without passing it on; False on a drop.
+
+        Without a strong ETag the bytes from this download's start are hashed and must match
+        what was already passed on, so a changed object is never continued.
+        """
         import urllib3
 
+        check = hashlib.sha256() if self._opened and self._prefix is not None else None
+        at = body_start
         try:
-            while count:
-                chunk = response.raw.read(min(CHUNK_SIZE, count), decode_content=False)
+            while at < self._position:
+                chunk = response.raw.read1(min(CHUNK_SIZE, self._position - at), decode_content=False)
                 if not chunk:
                     break
-                count -= len(chunk)
+                if check is not None and at + len(chunk) > self._start:
+                    check.update(memoryview(chunk)[max(0, self._start - at):])
+                at += len(chunk)
+                self._too_slow(len(chunk))
         except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError):
             pass
-        if count:
+        if at < self._position:
             response.close()
-        return not count
+            return False
+        if check is not None and check.digest() != self._prefix.copy().digest():
+            response.close()
+            raise _changed(display_url(response.url), f"its first {self._position - self._start} bytes differ")
+        return True
 
 
-def open_download(url: str, *, name: str, offset: int = 0) -> Download:
-    """Start downloading ``url`` (for handle ``name``) from byte ``offset``; mirrors applied."""
+def _changed(url: str, detail: str) -> _CandidateFailed:
+    return _CandidateFailed(
+        f"{url}: the file changed on the server during the download ({detail}); nothing was kept, run again",
+        fallback=False, changed=True,
+    )
+
+
+def open_download(
+    url: str, *, name: str, offset: int = 0, headers: dict[str, str] | None = None
+) -> Download:
+    """Start downloading ``url`` (for handle ``name``) from byte ``offset``; mirrors applied.
+
+    ``headers`` (e.g. an ``Authorization``) go with every request to the URL's own host; they are
+    never shown in messages and requests drops ``Authorization`` on a redirect to another host.
+    """
     if settings.offline():
-        raise OfflineError(f"{name}: HUBVENDOR_OFFLINE is set; not downloading {url}")
+        raise OfflineError(f"{name}: HUBVENDOR_OFFLINE is set; not downloading {display_url(url)}")
     candidates = mirrors.candidates(url)
     failures: list[str] = []
     for candidate in candidates:
         try:
-            return Download(candidate, name=name, offset=offset)
+            return Download(candidate, name=name, offset=offset, headers=headers)
         except _CandidateFailed as exc:
             failures.append(str(exc))
             if not exc.fallback:
@@ -283,40 +379,52 @@ def open_download(url: str, *, name: str, offset: int = 0) -> Download:
 
 
 def request_uncompressed_location(handle: Handle) -> str:
-    """Ask the server where the uncompressed model is: a 303 whose body is the location."""
+    """Ask the server where the uncompressed model is: a 303 whose body is one ``gs://`` location."""
     import requests
 
     url = handle.uncompressed_url()
     if settings.offline():
-        raise OfflineError(f"{handle.raw}: HUBVENDOR_OFFLINE is set; not requesting {url}")
+        raise OfflineError(f"{handle.raw}: HUBVENDOR_OFFLINE is set; not requesting {display_url(url)}")
     candidates = mirrors.candidates(url)
     failures: list[str] = []
-    with requests.Session() as session:
-        session.headers["User-Agent"] = f"hubvendor/{__version__} {requests.utils.default_user_agent()}"
+    with requests.Session() as plain:
+        plain.headers["User-Agent"] = f"hubvendor/{__version__} {requests.utils.default_user_agent()}"
         for candidate in candidates:
             try:
-                response = _get(session, candidate, _Attempts(candidate), allow_redirects=False)
+                response = get(plain, candidate, _Attempts(candidate), allow_redirects=False)
             except _CandidateFailed as exc:
                 failures.append(str(exc))
                 continue
             with response:
-                location = response.text.strip() if response.status_code == 303 else ""
-                if location:
-                    return location
-                problem = "with an empty body" if response.status_code == 303 else f"received {response.status_code}"
-                failures.append(f"{candidate}: expected 303 See Other with the model's location, {problem}")
-                if response.status_code != 404:
+                shown = display_url(candidate)
+                if response.status_code != 303:
+                    failures.append(f"{shown}: expected 303 See Other with the model's location, "
+                                    f"received {response.status_code}")
+                    if response.status_code == 404:
+                        continue
                     break
+                try:
+                    body = response.raw.read(httpinfo.MAX_LOCATION_BYTES + 1, decode_content=True)
+                except Exception as exc:  # a dropped or garbled body: urllib3, http.client, zlib errors
+                    failures.append(f"{shown}: reading the 303 answer failed ({describe(exc)})")
+                    break
+                location, problem = httpinfo.location_problem(body, response.url)
+                if problem is None:
+                    return location
+                failures.append(f"{shown}: 303 See Other, but {problem}")
+                break
     raise FetchError(_failure_message(handle.raw, candidates, failures))
 
 
-def _get(
+def get(
     session: requests.Session, url: str, attempts: _Attempts, *,
     headers: dict[str, str] | None = None, allow_redirects: bool = True, position: int = 0,
 ) -> requests.Response:
     """GET with retries on connection errors, timeouts and retryable statuses."""
     import requests
+    import urllib3
 
+    shown = display_url(url)
     while True:
         try:
             response = session.get(
@@ -325,23 +433,28 @@ def _get(
                 verify=False if settings.disable_cert_validation() else None,
             )
         except requests.TooManyRedirects:
-            raise _CandidateFailed(f"{url}: redirect loop (more than {MAX_REDIRECTS} redirects)", fallback=True) from None
+            raise _CandidateFailed(f"{shown}: redirect loop (more than {MAX_REDIRECTS} redirects)", fallback=True) from None
         except requests.exceptions.SSLError as exc:
             raise _CandidateFailed(
-                f"{url}: TLS certificate check failed ({_describe(exc)}); set REQUESTS_CA_BUNDLE to your "
+                f"{shown}: TLS certificate check failed ({describe(exc)}); set REQUESTS_CA_BUNDLE to your "
                 f"CA bundle, or TFHUB_DISABLE_CERT_VALIDATION=true to skip the check",
                 fallback=True,
             ) from None
-        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema) as exc:
-            raise _CandidateFailed(f"{url}: invalid URL ({exc})", fallback=True) from None
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            attempts.wait(f"{_describe(exc)}", position=position)
+        except requests.exceptions.InvalidHeader as exc:
+            raise _CandidateFailed(f"{shown}: the server sent invalid headers ({describe(exc)})", fallback=True) from None
+        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
+                urllib3.exceptions.LocationValueError, UnicodeError) as exc:
+            raise _CandidateFailed(f"{shown}: invalid URL ({describe(exc)})", fallback=True) from None
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+            attempts.wait(f"{describe(exc)}", position=position)
             continue
+        except requests.RequestException as exc:
+            raise _CandidateFailed(f"{shown}: {describe(exc)}", fallback=True) from None
         if response.status_code in RETRYABLE_STATUSES:
-            retry_after = _retry_after(response.headers.get("Retry-After"))
+            wait = httpinfo.retry_after(response.headers.get("Retry-After"))
             response.close()
-            attempts.wait(f"HTTP {response.status_code} {response.reason} from {response.url}", position=position,
-                          retry_after=retry_after)
+            attempts.wait(f"HTTP {response.status_code} {response.reason} from {display_url(response.url)}",
+                          position=position, retry_after=wait)
             continue
         return response
 
@@ -349,45 +462,5 @@ def _get(
 def _failure_message(name: str, candidates: list[str], failures: list[str]) -> str:
     if len(failures) == 1:
         return f"{name}: {failures[0]}"
-    tried = ", ".join(candidates[: len(failures)])
+    tried = ", ".join(display_url(c) for c in candidates[: len(failures)])
     return f"{name}: download failed from every mirror ({tried}): " + "; ".join(failures)
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Retry-After as seconds (a number or an HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _content_range(value: str) -> tuple[int | None, int | None]:
-    match = _CONTENT_RANGE.match(value)
-    if not match:
-        return None, None
-    total = match.group(3)
-    return int(match.group(1)), (None if total == "*" else int(total))
-
-
-def _int_or_none(value: str | None) -> int | None:
-    return int(value) if value and value.strip().isdigit() else None
-
-
-def _describe(exc: BaseException) -> str:
-    """A one-line cause, without urllib3's nested reprs."""
-    import requests
-
-    text = str(exc)
-    if isinstance(exc, requests.Timeout) or "timed out" in text.lower():
-        return f"timed out ({exc.__class__.__name__})"
-    for marker in ("Connection refused", "Name or service not known", "Connection reset by peer",
-                   "IncompleteRead", "RemoteDisconnected", "Connection aborted"):
-        if marker in text:
-            return marker
-    return text.splitlines()[0][:200] if text else exc.__class__.__name__

@@ -12,7 +12,8 @@ Semantics follow Bazel's ``UrlRewriter``: only http(s) URLs are rewritten or fil
 rewrite rule whose regex matches contributes its replacement, in file order, duplicates dropped;
 a replacement without ``http://``/``https://`` keeps the URL's scheme. When no rule matches, the
 URL itself is the only candidate. Candidates are then filtered: kept if an ``allow`` matches
-their host, else dropped if a ``block`` does.
+their host, else dropped if a ``block`` does. Redirect targets go through the same filter
+(:func:`redirect_refusal`), which Bazel does not do.
 """
 
 from __future__ import annotations
@@ -104,7 +105,11 @@ class DownloaderConfig:
         return cls.parse(text, path)
 
     def rewrite(self, url: str) -> list[str]:
-        """The rewritten candidates for ``url`` before allow/block filtering."""
+        """The rewritten candidates for ``url`` before allow/block filtering.
+
+        A rule whose replacement is not a usable URL (``http://[::1/$1``, a bad port, no host)
+        raises ConfigError naming the rule.
+        """
         scheme, sep, rest = url.partition("://")
         if not sep or scheme.lower() not in _REWRITABLE_SCHEMES:
             return [url]
@@ -113,7 +118,14 @@ class DownloaderConfig:
             replaced = rule.apply(rest)
             if replaced is not None:
                 has_scheme = replaced.lower().startswith(tuple(f"{s}://" for s in _REWRITABLE_SCHEMES))
-                candidates[replaced if has_scheme else f"{scheme}://{replaced}"] = None
+                candidate = replaced if has_scheme else f"{scheme}://{replaced}"
+                problem = _url_problem(candidate)
+                if problem:
+                    raise ConfigError(
+                        f"downloader config {self.path}: `rewrite {rule.pattern.pattern} {rule.replacement}` "
+                        f"turns {url} into {candidate!r}, which is not a usable URL ({problem})"
+                    )
+                candidates[candidate] = None
         return list(candidates) or [url]
 
     def apply(self, url: str) -> list[str]:
@@ -128,11 +140,41 @@ class DownloaderConfig:
             )
         return allowed
 
+    def refusal(self, url: str) -> str | None:
+        """Why a redirect to ``url`` may not be followed (its host is blocked), or None.
+
+        Redirect targets are filtered by ``allow``/``block`` like the URLs asked for (never
+        rewritten). Bazel's HttpConnector follows redirects without consulting its UrlRewriter;
+        hubvendor is stricter so that a mirror cannot lead a download off the allowed hosts.
+        """
+        if not _is_http(url):
+            return f"only http(s) redirects are followed, not {url.partition(':')[0]!r}"
+        if self._host_allowed(url):
+            return None
+        return f"its host is blocked by downloader config {self.path}"
+
     def _host_allowed(self, url: str) -> bool:
-        host = (urllib.parse.urlsplit(url).hostname or "").lower()
+        try:
+            host = (urllib.parse.urlsplit(url).hostname or "").lower()
+        except ValueError:  # unparseable hosts are refused by the caller; blocked here to be safe
+            return False
         if any(_host_matches(host, h) for h in self.allow):
             return True
         return not ("*" in self.block or any(_host_matches(host, h) for h in self.block))
+
+
+def _url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be requested (unparseable, no host, bad port), or None."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return str(exc)
+    if not parts.hostname:
+        return "no host"
+    if port == 0:
+        return "port 0"
+    return None
 
 
 def _is_http(url: str) -> bool:
@@ -213,3 +255,11 @@ def candidates(url: str) -> list[str]:
     """``url`` through the current downloader config (just ``[url]`` without one)."""
     config = current()
     return config.apply(url) if config else [url]
+
+
+def redirect_refusal(url: str) -> str | None:
+    """Why the current downloader config forbids following a redirect to ``url``, or None."""
+    config = current()
+    if config is not None:
+        return config.refusal(url)
+    return None if _is_http(url) else f"only http(s) redirects are followed, not {url.partition(':')[0]!r}"

@@ -7,6 +7,7 @@ hubvendor also reads ``--tfhub_cache_dir``/``--tfhub_model_load_format`` from
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -19,7 +20,8 @@ _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.I)
 _AGE_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.I)
+_SIZE = re.compile(r"^\s*(\d{1,30}(?:\.\d{1,30})?)\s*(?:([kmgt])(i?)(b?)|(b?))\s*$", re.I)
+MAX_SECONDS = 30 * 86400.0  # timeouts longer than a month are mistakes (and overflow some C APIs)
 
 
 def _flag(name: str) -> str:
@@ -53,7 +55,8 @@ def env_bool(name: str, default: bool = False) -> bool:
     raise ConfigError(f"environment variable {name}={value!r}: expected one of 1/0, true/false, yes/no, on/off")
 
 
-def env_number(name: str, default: float) -> float:
+def env_number(name: str, default: float, *, positive: bool = False, maximum: float = MAX_SECONDS) -> float:
+    """A finite number from the environment (``default`` when unset); ConfigError naming ``name`` otherwise."""
     value = os.environ.get(name, "")
     if not value:
         return default
@@ -61,20 +64,38 @@ def env_number(name: str, default: float) -> float:
         number = float(value)
     except ValueError:
         raise ConfigError(f"environment variable {name}={value!r}: expected a number") from None
-    if number < 0:
-        raise ConfigError(f"environment variable {name}={value!r}: expected a non-negative number")
+    if not math.isfinite(number) or number < 0 or (positive and number == 0) or number > maximum:
+        bound = "greater than 0" if positive else "at least 0"
+        raise ConfigError(f"environment variable {name}={value!r}: expected a number {bound} and at most {maximum:g}")
     return number
 
 
+def env_int(name: str, default: int, *, maximum: int = 10**9) -> int:
+    """A whole number 0..``maximum`` from the environment (``default`` when unset)."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit() or not value.isascii() or len(value) > 12 or int(value) > maximum:
+        raise ConfigError(f"environment variable {name}={value!r}: expected a whole number from 0 to {maximum}")
+    return int(value)
+
+
 def parse_size(text: str, what: str) -> int:
-    """``"512M"``, ``"2GiB"``, ``"1000"`` -> bytes; ``what`` names the input in errors."""
+    """``"1000"``, ``"500MB"``, ``"2GiB"`` -> bytes (kB/MB/GB/TB = 1000**n, KiB/MiB/GiB/TiB = 1024**n).
+
+    A bare unit letter (``512M``) is decimal, as ``512MB``; ``what`` names the input in errors.
+    """
     match = _SIZE.match(str(text))
     if not match:
-        raise ConfigError(f"{what}={text!r}: expected a size such as 1000, 512M or 2GiB")
-    number, unit, _ = match.groups()
+        raise ConfigError(
+            f"{what}={text!r}: expected a size such as 1000, 500MB or 2GiB "
+            f"(kB, MB, GB, TB are powers of 1000; KiB, MiB, GiB, TiB powers of 1024)"
+        )
+    number, unit, binary = match.group(1, 2, 3)
     from fractions import Fraction
 
-    return int(Fraction(number) * 1024 ** " kmgt".index(unit.lower() or " "))  # exact: no float overflow
+    power = " kmgt".index(unit.lower()) if unit else 0
+    return int(Fraction(number) * (1024 if binary else 1000) ** power)  # exact: no float overflow
 
 
 def parse_age(text: str, what: str = "AGE") -> float:
@@ -136,19 +157,33 @@ def io_device() -> str:
 
 
 def connect_timeout() -> float:
-    return env_number("HUBVENDOR_CONNECT_TIMEOUT", 10.0)
+    """Seconds to wait for a connection (``HUBVENDOR_CONNECT_TIMEOUT``, default 10, > 0)."""
+    return env_number("HUBVENDOR_CONNECT_TIMEOUT", 10.0, positive=True)
 
 
 def read_timeout() -> float:
-    return env_number("HUBVENDOR_READ_TIMEOUT", 60.0)
+    """Seconds without a byte before a read is retried (``HUBVENDOR_READ_TIMEOUT``, default 60, > 0)."""
+    return env_number("HUBVENDOR_READ_TIMEOUT", 60.0, positive=True)
 
 
 def retries() -> int:
-    return int(env_number("HUBVENDOR_RETRIES", 5))
+    """Retries of one download without progress (``HUBVENDOR_RETRIES``, default 5, at most 100)."""
+    return env_int("HUBVENDOR_RETRIES", 5, maximum=100)
+
+
+def min_speed() -> int:
+    """Bytes per second below which a download fails (``HUBVENDOR_MIN_SPEED``, a size, default 10kB; 0: off)."""
+    value = os.environ.get("HUBVENDOR_MIN_SPEED", "")
+    return parse_size(value, "HUBVENDOR_MIN_SPEED") if value else 10_000
+
+
+def min_speed_time() -> float:
+    """Seconds over which HUBVENDOR_MIN_SPEED is measured (``HUBVENDOR_MIN_SPEED_TIME``, default 60)."""
+    return env_number("HUBVENDOR_MIN_SPEED_TIME", 60.0, positive=True)
 
 
 def max_members() -> int:
-    return int(env_number("HUBVENDOR_MAX_MEMBERS", 200_000))
+    return env_int("HUBVENDOR_MAX_MEMBERS", 200_000)
 
 
 def max_unpacked_bytes() -> int:
