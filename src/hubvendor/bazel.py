@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -80,16 +81,59 @@ def stanzas(pins: Iterable[Pin], *, source: str = "hubvendor.lock") -> str:
     return "\n".join(lines) + "\n"
 
 
+_HUB_MODEL_CALL = re.compile(r"\bhub_model\s*\((.*?)\)", re.S)
+_STRING_ARGUMENT = re.compile(r"\b(name|handle|sha256)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
+
+
+def check(workspace_text: str, pins: Iterable[Pin], *, workspace: str = "WORKSPACE",
+          source: str = "hubvendor.lock") -> list[str]:
+    """One line per difference between the ``hub_model()`` stanzas of a WORKSPACE and the lock's pins.
+
+    A WORKSPACE that reads the lock with ``hub_lock()`` (and declares no stanzas) cannot drift: no lines.
+    """
+    declared: dict[str, dict[str, str]] = {}
+    for call in _HUB_MODEL_CALL.finditer(workspace_text):
+        arguments = {m.group(1): m.group(2) if m.group(2) is not None else m.group(3)
+                     for m in _STRING_ARGUMENT.finditer(call.group(1))}
+        if "handle" in arguments:
+            declared[parse(arguments["handle"]).key] = arguments
+    problems = []
+    locked = {}
+    for pin in pins:
+        handle = parse(pin.handle)
+        if handle.kind not in ("http", "kaggle"):
+            continue
+        locked[handle.key] = pin
+        stanza = declared.get(handle.key)
+        if stanza is None:
+            if declared or "hub_lock(" not in workspace_text:
+                problems.append(f"{workspace}: no hub_model() for {pin.handle!r}, which {source} pins")
+        elif stanza.get("sha256") != pin.sha256:
+            problems.append(
+                f"{workspace}: hub_model(name = {stanza.get('name')!r}) pins {pin.handle!r} to sha256 "
+                f"{stanza.get('sha256')!r}, {source} to {pin.sha256!r}"
+            )
+    for key, stanza in sorted(declared.items()):
+        if key not in locked:
+            problems.append(f"{workspace}: hub_model(name = {stanza.get('name')!r}) declares {stanza['handle']!r}, "
+                            f"which {source} does not pin")
+    return problems
+
+
 def extract_checked(archive_path: str, dest: str, *, handle: str, tree_digest: str) -> None:
     """Extract ``archive_path`` into the new dir ``dest`` under pip builds' archive policy (links,
     devices, traversal, case collisions refused, naming the member) and check its tree digest."""
     os.mkdir(dest)
-    extracted = archive.extract_file(archive_path, dest, name=handle)
-    if extracted.tree_digest != tree_digest:
-        raise IntegrityError(
-            f"handle {handle!r}: the extracted tree has digest {extracted.tree_digest}, "
-            f"the lock says {tree_digest} (the lock or the archive was changed)"
-        )
+    try:
+        extracted = archive.extract_file(archive_path, dest, name=handle)
+        if extracted.tree_digest != tree_digest:
+            raise IntegrityError(
+                f"handle {handle!r}: the extracted tree has digest {extracted.tree_digest}, "
+                f"the lock says {tree_digest} (the lock or the archive was changed)"
+            )
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)  # nothing half-extracted is left for the repository
+        raise
 
 
 def main(argv: list[str] | None = None) -> int:
