@@ -558,8 +558,20 @@ def test_hub_lock_models_from_the_lock(bazel_session, tmp_path: Path) -> None:
         lock = ws.root / "hubvendor.lock"
         try:
             assert "sha256" not in (ws.root / "WORKSPACE").read_text()
-            lockfile.write(lock, lockfile.Lock([clean_entry]))
-            ws.ok("test", "//...")
+            # The same archive as a Kaggle model too, fetched from the Kaggle API URL (rewritten to the server).
+            kaggle_key = "kaggle://test/half_plus_two/tensorflow2/default/1"
+            kaggle_entry = replace(
+                clean_entry, handle="kaggle://test/half_plus_two/tensorFlow2/default/1", key=kaggle_key,
+                url="https://www.kaggle.com/api/v1/models/test/half_plus_two/tensorflow2/default/1/download",
+            )
+            with config.open("a") as out:
+                out.write(f"rewrite www.kaggle.com/api/v1/models/test/half_plus_two/tensorflow2/default/1/download "
+                          f"{server.url}/test/half_plus_two/1?tf-hub-format=compressed\n")
+            lockfile.write(lock, lockfile.Lock([clean_entry, kaggle_entry]))
+            ws.ok("test", "//...", "@kaggle_test_half_plus_two_tensorflow2_default_1//:model")
+            output_base = Path(ws.ok("info", "output_base").stdout.strip())
+            models_bzl = (output_base / "external" / "hub_lock" / "models.bzl").read_text()
+            assert '"kaggle_test_half_plus_two_tensorflow2_default_1": "kaggle://test/half_plus_two/tensorFlow2/default/1"' in models_bzl
 
             # The lock is the pin: another sha256 in it fails the fetch (hub_lock re-runs on the change).
             lock.write_text(lock.read_text().replace(clean_entry.sha256, "f" * 64))
