@@ -121,7 +121,7 @@ def fetch_archive(
     """Download ``handle``'s archive and extract it into the local directory ``dest``."""
     from . import archive
 
-    if handle.kind == "http":
+    if handle.kind in ("http", "kaggle"):
         from . import fetch
 
         download = fetch.open_download(handle.compressed_url(), name=handle.raw)
