@@ -420,3 +420,37 @@ def test_size_limit_fails_the_build(tmp_path, hub_server, hub_env, wheelhouse):
     assert result.returncode != 0
     assert f"[tool.hubvendor] max-model-size = 1024: {HALF} unpacks to " in result.stdout
     assert not list(tmp_path.glob("out/*.whl"))
+
+
+def test_the_front_end_recipe_in_docs_wheels_md_runs_as_printed(tmp_path, hub_server, hub_env, wheelhouse):
+    """docs/wheels.md's tested block, run by bash exactly as printed in a fresh hatchling project."""
+    text = (REPO / "docs" / "wheels.md").read_text()
+    marker = text.index("<!-- tested: wheels-recipe")
+    block = text[text.index("```sh\n", marker) + len("```sh\n"):]
+    block = block[: block.index("```")]
+    project = write_project(tmp_path / "proj", "recipe-app", "hatchling", [HALF, KERAS], keras=True,
+                            extra="locked = true\n")
+    lock(project, hub_env)
+    (project / "wheelhouse").symlink_to(wheelhouse)
+    env = {k: v for k, v in hub_env.items() if not k.startswith(("PIP_", "UV_"))}
+    env["PATH"] = f"{os.path.dirname(sys.executable)}{os.pathsep}{env.get('PATH', '')}"
+    env["UV_CACHE_DIR"] = str(tmp_path / "uv-cache")  # keep uv's cache out of the user's home
+    run(["bash", "-euo", "pipefail", "-c", block], env=env, cwd=project)
+    wheels = [next((project / "dist" / d).glob("*.whl")) for d in ("pip", "build", "uv")]
+    for built in wheels:
+        check_wheel(built, "recipe_app")
+    assert wheels[0].read_bytes() == wheels[1].read_bytes() == wheels[2].read_bytes()
+
+
+def test_the_example_lock_matches_the_models_the_repo_serves(tmp_path, model_root):
+    """examples/pip_app/hubvendor.lock pins the test models this repository builds and serves."""
+    example = REPO / "examples" / "pip_app"
+    project = tmp_path / "pip_app"
+    shutil.copytree(example, project, ignore=shutil.ignore_patterns("dist", "build"))
+    with HubServer(model_root) as server:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HUBVENDOR_", "TFHUB_"))}
+        env.update(HUBVENDOR_DOWNLOADER_CONFIG=str(write_mirror_config(tmp_path / "mirror.cfg", server.url)),
+                   TFHUB_CACHE_DIR=str(tmp_path / "cache"))
+        result = run([sys.executable, "-m", "hubvendor", "lock", "--check", "--verify", "--project", str(project)],
+                     env=env, check=False)
+    assert result.returncode == 0, result.stdout
