@@ -442,12 +442,12 @@ def test_the_front_end_recipe_in_docs_wheels_md_runs_as_printed(tmp_path, hub_se
     assert wheels[0].read_bytes() == wheels[1].read_bytes() == wheels[2].read_bytes()
 
 
-def test_the_example_lock_matches_the_models_the_repo_serves(tmp_path, model_root):
-    """examples/pip_app/hubvendor.lock pins the test models this repository builds and serves."""
+def test_the_example_lock_matches_the_models_the_repo_serves(tmp_path):
+    """examples/pip_app/hubvendor.lock pins the committed archives of examples/bazel_app/models/."""
     example = REPO / "examples" / "pip_app"
     project = tmp_path / "pip_app"
     shutil.copytree(example, project, ignore=shutil.ignore_patterns("dist", "build"))
-    with HubServer(model_root) as server:
+    with HubServer(REPO / "examples" / "bazel_app" / "models", test_controls=False) as server:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HUBVENDOR_", "TFHUB_"))}
         env.update(HUBVENDOR_DOWNLOADER_CONFIG=str(write_mirror_config(tmp_path / "mirror.cfg", server.url)),
                    TFHUB_CACHE_DIR=str(tmp_path / "cache"))
