@@ -10,7 +10,9 @@ It answers what tensorflow_hub, kagglehub and hubvendor request, from files insi
   absolute local path ``ROOT/<path>``.
 - ``GET /api/v1/models/<owner>/<model>/<framework>/<variation>/<version>/download``: Kaggle's model
   download, the same archive as ``/<owner>/<model>/<framework>/<variation>/<version>?tf-hub-format=compressed``;
-  ``.../download/<file path>`` answers one file of that model's directory.
+  ``.../download/<file path>`` answers one file of that model's directory. Kaggle's long form
+  ``/models/<owner>/<model>/frameworks/<framework>/variations/<variation>/versions/<version>?tf-hub-format=compressed``
+  answers the same archive. A framework not found as spelled is looked up lowercased (hubvendor's key).
 - With ``redirect=True`` compressed requests answer ``302`` to ``/_storage/<path>.tar.gz``, as tfhub.dev
   redirects to its storage.
 
@@ -53,6 +55,7 @@ FORMAT_QUERY = "tf-hub-format"
 STORAGE_PREFIX = "_storage/"
 KAGGLE_PREFIX = "api/v1/models/"
 KAGGLE_PARTS = 5  # owner, model, framework, variation, version
+KAGGLE_LONG_FORM = re.compile(r"models/([^/]+)/([^/]+)/frameworks/([^/]+)/variations/([^/]+)/versions/([^/]+)", re.I)
 _RANGE = re.compile(r"\s*bytes\s*=\s*([0-9]*)\s*-\s*([0-9]*)\s*", re.ASCII | re.IGNORECASE)
 
 
@@ -290,7 +293,7 @@ class HubRequestHandler(http.server.BaseHTTPRequestHandler):
         if len(parts) <= KAGGLE_PARTS or parts[KAGGLE_PARTS] != "download" or not all(parts[:KAGGLE_PARTS]):
             self.not_found(head)
             return
-        model_path = "/".join(parts[:KAGGLE_PARTS])
+        model_path = self.kaggle_model_path(parts[:KAGGLE_PARTS])
         file_path = "/".join(parts[KAGGLE_PARTS + 1:])
         if file_path:
             found = self.server.state.model_file(model_path, file_path)
@@ -301,7 +304,17 @@ class HubRequestHandler(http.server.BaseHTTPRequestHandler):
         else:
             self.send_archive(model_path, head)
 
+    def kaggle_model_path(self, parts: list[str]) -> str:
+        """``owner/model/framework/variation/version`` under ROOT; the framework as given, else lowercased."""
+        exact = "/".join(parts)
+        if self.server.state.inside(exact) or self.server.state.inside(f"{exact}.tar.gz"):
+            return exact
+        return "/".join([*parts[:2], parts[2].lower(), *parts[3:]])
+
     def compressed(self, model_path: str, head: bool) -> None:
+        long_form = KAGGLE_LONG_FORM.fullmatch(model_path)
+        if long_form:  # www.kaggle.com/models/<o>/<m>/frameworks/<f>/variations/<v>/versions/<n>
+            model_path = self.kaggle_model_path(list(long_form.groups()))
         if self.server.state.redirect:
             if self.server.state.archive(model_path) is None:
                 self.not_found(head)

@@ -30,13 +30,15 @@ endpoints (unauthenticated: test only), not counted as requests:
 
 - ``POST /_expire_signatures`` makes every signed URL issued so far answer 403 (new ones still work).
 
-Kaggle-style redirect chain (the way tfhub.dev handles moved to Kaggle):
-``GET /_kaggle_hub/<owner>/<model>/<framework>/<variation>/<version>?tf-hub-format=compressed`` (a tfhub.dev
-style path) -> 302 ``/api/v1/models/<owner>/<model>/<framework>/<variation>/<version>/download?signed=1``
--> 302 ``/_signed/<path>.tar.gz?X-Goog-Algorithm=...&X-Goog-Expires=60&X-Goog-Signature=<random hex>``
--> 200 the archive; a ``/_signed/`` URL whose signature was not issued, or was issued before the last
-``/_expire_signatures``, answers 403. ``GET /api/v1/models/.../download`` without ``signed=1`` answers the
-archive directly (the product behaviour).
+Kaggle-style redirect chain (the way tfhub.dev handles moved to Kaggle), for models laid out as
+``ROOT/<owner>/<model>/<framework>/<variation>/<version>/`` (or ``<version>.tar.gz``):
+``GET /_kaggle_hub/<owner>/<model>/<framework>/<variation>/<version>?tf-hub-format=compressed`` (reach it
+with a downloader-config rewrite ``tfhub.dev/(.*) <url>/_kaggle_hub/$1``) -> 302
+``/models/<owner>/<model>/frameworks/<framework>/variations/<variation>/versions/<version>?tf-hub-format=compressed&signed=1``
+(kaggle.com's long form) -> 302 ``/_signed/<path>.tar.gz?X-Goog-Algorithm=...&X-Goog-Date=...&X-Goog-Expires=60&X-Goog-Signature=<random hex>``
+-> 200 the archive. ``/api/v1/models/<...>/download?signed=1`` also answers with a signed redirect. A
+``/_signed/`` URL whose signature was not issued, or was issued before the last ``/_expire_signatures``,
+answers 403. Without ``signed=1`` the Kaggle paths answer the archive directly (the product behaviour).
 """
 
 from __future__ import annotations
@@ -191,12 +193,18 @@ class FaultHandler(product.HubRequestHandler):
             product.HubRequestHandler.send_redirect(self, f"/{LOOP_PREFIX}{hop}", head)
         elif model_path.startswith(KAGGLE_HUB_PREFIX):
             rest = model_path[len(KAGGLE_HUB_PREFIX):]
-            if self.server.state.archive(rest) is None:
+            parts = rest.split("/")
+            if len(parts) != product.KAGGLE_PARTS or self.server.state.archive(rest) is None:
                 self.not_found(head)
-            else:
-                self.send_redirect(f"/{product.KAGGLE_PREFIX}{urllib.parse.quote(rest)}/download?signed=1", head)
-        elif model_path.startswith(product.KAGGLE_PREFIX) and query.get("signed") == "1":
-            rest = model_path[len(product.KAGGLE_PREFIX):].removesuffix("/download")
+                return
+            owner, model, framework, variation, version = map(urllib.parse.quote, parts)
+            long_form = f"/models/{owner}/{model}/frameworks/{framework}/variations/{variation}/versions/{version}"
+            self.send_redirect(f"{long_form}?{product.FORMAT_QUERY}=compressed&signed=1", head)
+        elif query.get("signed") == "1" and (
+            model_path.startswith(product.KAGGLE_PREFIX) or product.KAGGLE_LONG_FORM.fullmatch(model_path)
+        ):
+            long_form = product.KAGGLE_LONG_FORM.fullmatch(model_path)
+            rest = "/".join(long_form.groups()) if long_form else model_path[len(product.KAGGLE_PREFIX):].removesuffix("/download")
             if self.server.state.archive(rest) is None:
                 self.not_found(head)
                 return
