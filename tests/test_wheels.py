@@ -269,14 +269,38 @@ def test_python_m_build_sdist_then_wheel_vendors_the_locked_models(backend, tmp_
         assert uv_wheel.read_bytes() == piped.read_bytes(), "uv build and pip wheel --no-deps of the sdist differ"
 
 
+@pytest.mark.parametrize("front_end", ["pip", "build", "uv"])
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_a_wheel_from_an_sdist_without_its_lock_says_the_lock_is_missing(backend, tmp_path, hub_server, hub_env, wheelhouse):
+def test_a_build_without_the_lock_says_it_is_missing_in_one_line(backend, front_end, tmp_path, hub_server, hub_env,
+                                                                 wheelhouse):
+    """The error reads like the CLI's under every front-end: one ``hubvendor: error:`` line, no traceback."""
     project = write_project(tmp_path / "proj", "nolock-app", backend, [HALF], keras=False, extra="locked = true\n")
-    result = build_wheel(project, tmp_path / "out", hub_env, wheelhouse, check=False)
-    assert result.returncode != 0 and "Traceback" not in result.stdout
+    env = front_end_env(hub_env, wheelhouse)
+    out = str(tmp_path / "out")
+    uv = shutil.which("uv", path=os.path.dirname(sys.executable)) or shutil.which("uv")
+    if front_end == "uv" and uv is None:
+        pytest.skip("uv is not installed")
+    command = {
+        "pip": [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", out, str(project)],
+        "build": [sys.executable, "-m", "build", "--wheel", "--outdir", out, str(project)],
+        "uv": [uv, "build", "--wheel", "--out-dir", out, str(project)],
+    }[front_end]
+    result = run(command, env=env, check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stdout, result.stdout
     (line,) = [line.strip() for line in result.stdout.splitlines() if line.strip().startswith("hubvendor: error: ")]
     assert line.startswith(f"hubvendor: error: {project / 'hubvendor.lock'}: missing, and locking is required"), line
     assert hub_server.downloads() == 0
+    assert not list(tmp_path.glob("out/*.whl"))
+
+
+def test_hatch_clean_removes_the_editable_staging_dir(tmp_path):
+    project = write_project(tmp_path / "proj", "clean-app", "hatchling", [HALF], keras=False)
+    staged = project / "build" / "hubvendor" / "clean_app" / "models"
+    staged.mkdir(parents=True)
+    (staged / "x").write_text("x")
+    code = "from hatchling.builders.wheel import WheelBuilder; list(WheelBuilder('.').build(directory='dist', clean_only=True))"
+    run([sys.executable, "-c", code], cwd=project)
+    assert not (project / "build" / "hubvendor" / "clean_app").exists()
 
 
 def test_two_wheels_side_by_side_then_uninstall_one(tmp_path, hub_server, hub_env, wheelhouse, tf_base):
