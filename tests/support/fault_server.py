@@ -56,6 +56,7 @@ import urllib.parse
 from typing import Any
 
 from hubvendor import server as product
+from hubvendor import servedroot
 
 CONTROL_BODY_LIMIT = 1 << 20
 LOOP_PREFIX = "_loop/"
@@ -253,7 +254,7 @@ class FaultHandler(product.HubRequestHandler):
             self.fault, self.model_path = fault, model_path
             super().send_archive(model_path, head)
 
-    def span(self, archive: product.Archive) -> tuple[int, int, bool] | None:
+    def span(self, archive: servedroot.Archive) -> tuple[int, int, bool] | None:
         kind = self.fault["kind"] if self.fault else None
         span = (0, archive.size, False) if kind == "ignore_range" else super().span(archive)
         if span is not None and not self.head and self.model_path is not None:
@@ -278,7 +279,7 @@ class FaultHandler(product.HubRequestHandler):
             return
         at = max(0, int(fault.get("at", 0)))
         stop = min(length, at) if kind in ("reset", "truncate") else length
-        step = THROTTLE_WRITE if kind == "throttle" else product.CHUNK
+        step = THROTTLE_WRITE if kind == "throttle" else servedroot.CHUNK
         with open(file_path, "rb") as f:
             f.seek(start)
             sent = 0
@@ -323,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redirect", action="store_true")
     parser.add_argument("--uncompressed-base", default="")
     args = parser.parse_args(argv)
-    state = product.HubState(args.root, redirect=args.redirect, uncompressed_base=args.uncompressed_base)
+    state = servedroot.HubState(args.root, redirect=args.redirect, uncompressed_base=args.uncompressed_base)
     server = FaultServer(("127.0.0.1", args.port), state, FaultHandler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"Serving {args.root} at http://127.0.0.1:{server.server_address[1]}/", flush=True)
