@@ -14,7 +14,7 @@ import pytest
 from support.server import HALF_PLUS_TWO_HANDLE
 
 from hubvendor import archive, cache as cache_module, config, lockfile, settings
-from hubvendor.build import core, wheel
+from hubvendor.integrations import core, wheel
 from hubvendor.cache import Cache
 from hubvendor.errors import ConfigError, IntegrityError
 from hubvendor.filesystems import LocalFileSystem
