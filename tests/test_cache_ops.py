@@ -13,6 +13,7 @@ from pathlib import Path
 from support.commands import hubvendor
 from support.server import HALF_PLUS_TWO_HANDLE, HubServer
 
+from hubvendor import download
 from hubvendor.cache import Cache
 from hubvendor.handle import parse
 
@@ -238,9 +239,9 @@ def test_use_mark_is_cheap_and_read_only_caches_still_resolve(hub_server: HubSer
             call(HALF_PLUS_TWO_HANDLE)
         return (time.perf_counter() - started) / n
 
-    assert cache.use(HALF_PLUS_TWO_HANDLE) == entry
+    assert download.ensure(HALF_PLUS_TWO_HANDLE, cache=cache, use=True) == entry
     assert time.time() - os.stat(entry).st_mtime < 60  # marked used
-    overhead = timed(cache.use) - timed(cache.ensure)
+    overhead = timed(lambda h: download.ensure(h, cache=cache, use=True)) - timed(lambda h: download.ensure(h, cache=cache))
     assert overhead < 200e-6, f"use() costs {overhead * 1e6:.0f} µs more than ensure()"
 
     import hubvendor.entry as entry_module
@@ -251,6 +252,6 @@ def test_use_mark_is_cheap_and_read_only_caches_still_resolve(hub_server: HubSer
 
     monkeypatch.setattr(os, "utime", read_only)
     age_before = os.stat(entry).st_mtime
-    assert Cache().use(HALF_PLUS_TWO_HANDLE) == entry
+    assert download.ensure(HALF_PLUS_TWO_HANDLE, use=True) == entry
     assert os.stat(entry).st_mtime == age_before
 
