@@ -94,11 +94,12 @@ class PruneResult:
 # -- small parsers and formatters -------------------------------------------------------------
 def human_size(size: int) -> str:
     """``512 B``, ``1.00 KiB``, ``3.21 GiB``: tqdm's ``format_sizeof`` in binary units."""
+    if size < 1024:
+        return f"{size} B"
     from tqdm import tqdm
 
-    text = tqdm.format_sizeof(size, divisor=1024)
-    number, prefix = (text[:-1], text[-1]) if text[-1:].isalpha() else (text, "")
-    return f"{number} {prefix.upper()}iB" if prefix else f"{number} B"
+    text = tqdm.format_sizeof(size, divisor=1024)  # "1.50k", "10.0M"
+    return f"{text[:-1]} {text[-1].upper()}iB"
 
 
 def iso_time(stamp: float | None) -> str | None:
