@@ -14,7 +14,7 @@ lifetime and marks the entry used.
 import os
 import sys
 
-from .entry import descriptor_fields, has_saved_model, hold, tree_stats
+from .entry import descriptor_fields, descriptor_number, has_saved_model, hold, tree_stats
 
 # The vendored sources (``sources.SOURCES``) _something_else_may_answer knows how to rule out.
 # A test fails when the registry changes, so the fast path cannot silently answer past a new source.
@@ -78,7 +78,8 @@ def _complete(entry: str) -> bool:
             values = descriptor_fields(file.read())
     except OSError:
         return False
-    files, size = values.get("Hubvendor-Tree-Files", ""), values.get("Hubvendor-Tree-Bytes", "")
-    if not (has_saved_model(names) and values.get("Hubvendor-Tree-Digest") and files.isdigit() and size.isdigit()):
+    files = descriptor_number(values.get("Hubvendor-Tree-Files", ""))
+    size = descriptor_number(values.get("Hubvendor-Tree-Bytes", ""))
+    if not (has_saved_model(names) and values.get("Hubvendor-Tree-Digest") and files is not None and size is not None):
         return False  # not written by hubvendor (or damaged): the full chain decides
-    return tree_stats(entry) == (int(files), int(size))
+    return tree_stats(entry) == (files, size)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from . import settings, sources
+from . import download, settings, sources
 from .cache import Cache
 from .errors import NotFoundError, OfflineError
 from .handle import Handle, parse
@@ -74,7 +74,7 @@ def resolve(handle: object) -> str:
         return _uncompressed_location(handle)
     cache = Cache()
     try:
-        return cache.use(handle)
+        return download.ensure(handle, cache=cache, use=True)
     except OfflineError:
         places = [name for name, _ in sources.SOURCES] + [f"cache {cache.entry_path(handle)}"]
         raise OfflineError(

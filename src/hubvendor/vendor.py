@@ -17,7 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from . import manifest
-from .cache import Cache, Descriptor, pid_alive
+from . import download
+from .cache import Cache, Descriptor
+from .locking import pid_alive
 from .errors import CacheError, ConfigError, storage_advice
 from .handle import Handle, parse
 
@@ -76,8 +78,8 @@ def fetch_all(specs: Sequence[ModelSpec], *, jobs: int = 4, cache: Cache | None 
     handles = check_unique(specs)
 
     def one(spec: ModelSpec, handle: Handle) -> Fetched:
-        path = cache.ensure(handle, expected_sha256=spec.sha256, expected_size=spec.size,
-                            expected_tree_digest=spec.tree_digest)
+        path = download.ensure(handle, cache=cache, expected_sha256=spec.sha256, expected_size=spec.size,
+                               expected_tree_digest=spec.tree_digest)
         descriptor = cache.read_descriptor(handle) or Descriptor(handle.raw)
         return Fetched(  # ensure checked the entry against the pins, so they describe it where it records nothing
             spec, handle, path,

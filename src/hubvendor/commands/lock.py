@@ -155,7 +155,7 @@ def _fresh_all(handles: list[str], jobs: int) -> list[LockedModel]:
 
 def _fresh(handle: str) -> LockedModel:
     """Download and extract ``handle`` into a temporary directory (not the cache) and describe it."""
-    from ..cache import fetch_archive
+    from ..download import fetch_archive
 
     parsed = parse(handle)
     with tempfile.TemporaryDirectory(prefix="hubvendor-lock-") as tmp:
