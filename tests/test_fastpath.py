@@ -142,8 +142,9 @@ def test_a_new_step_is_one_entry_in_the_chain_and_the_start_up_pass_follows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: runtime.Step, answers: bool
 ) -> None:
     entry = make_entry(tmp_path / "cache")
-    for name in ("HUBVENDOR_PATH", "RUNFILES_DIR", "RUNFILES_MANIFEST_FILE", "TFHUB_MODEL_LOAD_FORMAT", "COLAB_RELEASE_TAG"):
+    for name in ("HUBVENDOR_PATH", "RUNFILES_DIR", "RUNFILES_MANIFEST_FILE", "COLAB_RELEASE_TAG"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TFHUB_MODEL_LOAD_FORMAT", "COMPRESSED")  # absl may be loaded by other tests: env wins
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(sys, "argv", [str(tmp_path / "app")])
     monkeypatch.setattr(sys, "path", [p for p in sys.path if not os.path.isdir(os.path.join(p or ".", "hubvendor.d"))])
