@@ -156,12 +156,12 @@ def vendored_entries() -> list[Entry]:
     from . import sources
 
     found = []
-    for source_name, source in sources.SOURCES:
-        for key, model_dir in sorted(source().items()):
+    for source in sources.SOURCES:
+        for key, model_dir in sorted(source.find().items()):
             files, size = LocalFileSystem().tree_stats(model_dir)
             complete = any(os.path.isfile(os.path.join(model_dir, f)) for f in SAVED_MODEL_FILES)
             found.append(Entry(
-                name="", path=model_dir, handle=key, origin=f"vendored ({source_name})",
+                name="", path=model_dir, handle=key, origin=f"vendored ({source.name})",
                 state="complete" if complete else "incomplete", files=files, bytes=size, last_used=None,
                 detail="" if complete else "vendored directory holds no SavedModel: vendor it again",
             ))
