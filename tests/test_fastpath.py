@@ -19,7 +19,7 @@ HANDLE = "https://tfhub.dev/test/fast/1"
 PROBE = (
     "import json, sys; from hubvendor import entry as entry_files, runtime; entry = runtime.quick(sys.argv[1]); "
     "import hubvendor; path = hubvendor.resolve(sys.argv[1]) if entry else None; "
-    "from hubvendor.cache import Cache; full = Cache().use(sys.argv[1]) if entry else None; "
+    "from hubvendor import download; full = download.ensure(sys.argv[1], use=True) if entry else None; "
     "print(json.dumps([entry, path, full, sorted(entry_files._READERS)]))"
 )
 
