@@ -203,3 +203,29 @@ def test_handles_without_a_scheme_get_a_hint(written, meant, tmp_path: Path):
         _one_line_error(result, repr(written), f"write {meant!r}")
     (tmp_path / "tfhub.dev" / "google" / "nnlm-en-dim50" / "2").mkdir(parents=True)  # a real path stays a path
     assert "write" not in hubvendor("which", str(tmp_path / "tfhub.dev/google/nnlm-en-dim50/2")).stderr
+
+
+# -- issue 13: one rule for recorded URLs ----------------------------------------------------------
+
+def test_recorded_urls_are_canonical_never_the_mirror_or_the_storage_redirect(model_root, tmp_path: Path):
+    from support.server import write_mirror_config
+
+    from hubvendor import lockfile
+
+    canonical = HALF_PLUS_TWO_HANDLE + "?tf-hub-format=compressed"
+    with HubServer(model_root, redirect=True) as server:
+        cache = tmp_path / "cache"
+        env = {k: v for k, v in os.environ.items() if k != "HUBVENDOR_PATH"}
+        env.update(TFHUB_CACHE_DIR=str(cache),
+                   HUBVENDOR_DOWNLOADER_CONFIG=str(write_mirror_config(tmp_path / "m.cfg", server.url)))
+        out = tmp_path / "v"
+        assert hubvendor("vendor", "-o", str(out), HALF_PLUS_TWO_HANDLE, env=env).returncode == 0
+        assert manifest.read(str(out / manifest.FILENAME)).models[HALF_PLUS_TWO_HANDLE].url == canonical
+        fetched = json.loads(hubvendor("fetch", "--json", HALF_PLUS_TWO_HANDLE, env=env).stdout)
+        assert fetched[0]["url"] == canonical
+
+        direct = f"{server.url}/test/half_plus_two/1"  # no mirror: the download ends at the storage redirect
+        (tmp_path / "pyproject.toml").write_text(f"[tool.hubvendor]\nmodels = [{direct!r}]\n")
+        assert hubvendor("lock", "--project", str(tmp_path), env=env).returncode == 0
+        assert lockfile.load(tmp_path / "hubvendor.lock").models[0].url == direct + "?tf-hub-format=compressed"
+        assert server.stats()["redirects"] >= 2
