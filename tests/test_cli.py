@@ -229,3 +229,17 @@ def test_recorded_urls_are_canonical_never_the_mirror_or_the_storage_redirect(mo
         assert hubvendor("lock", "--project", str(tmp_path), env=env).returncode == 0
         assert lockfile.load(tmp_path / "hubvendor.lock").models[0].url == direct + "?tf-hub-format=compressed"
         assert server.stats()["redirects"] >= 2
+
+
+def test_the_doctor_sample_in_docs_is_real_output(tmp_path: Path):
+    """docs/operations.md shows `hubvendor doctor` as it prints: same checks, statuses and order."""
+    text = (Path(__file__).parent.parent / "docs" / "operations.md").read_text(encoding="utf-8")
+    sample = text.split("$ hubvendor doctor\n", 1)[1].split("```", 1)[0].splitlines()
+    (tmp_path / "dl.cfg").write_text("rewrite tfhub.dev/(.*) 127.0.0.1:8000/$1\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HUBVENDOR_", "TFHUB_"))}
+    env.update(TFHUB_CACHE_DIR=str(tmp_path / "cache"), HUBVENDOR_DOWNLOADER_CONFIG=str(tmp_path / "dl.cfg"))
+    result = hubvendor("doctor", env=env)
+    shown = [line.split(":", 1)[0] for line in sample if line.startswith("[") and not line.startswith("[exit")]
+    real = [line.split(":", 1)[0] for line in result.stdout.splitlines() if line.startswith("[")]
+    assert real == shown, result.stdout
+    assert sample[-2:] == [result.stdout.splitlines()[-1], f"[exit {result.returncode}]"]
