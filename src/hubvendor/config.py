@@ -14,11 +14,12 @@ from . import tomlfile
 from .errors import ConfigError, InvalidHandleError
 from .handle import normalise
 from .lockfile import FILENAME as LOCK_FILENAME
+from .manifest import SITE_DIR
 from .settings import parse_size
 
 PYPROJECT = "pyproject.toml"
 TABLE = "[tool.hubvendor]"
-DEFAULT_MODELS_DIR = "hubvendor.d/{dist}"
+DEFAULT_MODELS_DIR = SITE_DIR + "/{dist}"
 _KEYS = ("models", "locked", "lock-file", "models-dir", "max-model-size", "max-total-size", "jobs")
 _MODEL_KEYS = ("handle", "sha256")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
