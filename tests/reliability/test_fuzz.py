@@ -400,8 +400,9 @@ def _bounded() -> None:
 
 def _inputs(args: list[str], env: dict[str, str]) -> list[str]:
     """What an error may name: the arguments (as given and as repr shows them) and the settings."""
-    names = [a for a in args if not a.startswith("-")] + list(env) + list(env.values())
-    shown = [repr(n)[1:-1] for n in names] + [repr(os.fsencode(n))[2:-1] for n in names]
+    names = [a for a in args if not a.startswith("-")] + list(env)
+    names += [part for value in env.values() for part in [value, *value.split(os.pathsep)]]
+    shown = [repr(n) for n in names] + [repr(n)[1:-1] for n in names] + [repr(os.fsencode(n))[2:-1] for n in names]
     return [n for n in names + shown if n]
 
 
