@@ -15,6 +15,7 @@ from . import settings
 from .cache import Cache, FillResult
 from .errors import HubVendorError
 from .handle import Handle
+from .provenance import recorded_url
 
 _log = logging.getLogger("hubvendor")
 
@@ -39,7 +40,7 @@ def fetch_archive(
             extracted = archive.extract(download, dest, name=handle.raw, expected_sha256=expected_sha256,
                                         expected_size=expected_size, limits=limits)
     return FillResult(
-        url=download.url,
+        url=recorded_url(handle),  # the canonical URL: never a mirror's or a signed storage address
         sha256=extracted.sha256,
         size=extracted.size,
         tree_digest=extracted.tree_digest,

@@ -21,7 +21,6 @@ from ..archive import TreeDigest
 from ..config import Config, dist_key
 from ..entry import tree_stats
 from ..errors import ConfigError, HubVendorError, IntegrityError
-from ..handle import parse
 from ..vendor import ModelSpec, fetch_to_vendor, model_dirname, vendor
 from . import wheel
 
@@ -130,13 +129,13 @@ def prepare(config: Config, dist_name: str, *, editable: bool, log: Log = log_st
         result = vendor(specs, staged, jobs=config.jobs)
         models = [
             Model(e.handle, key, os.path.basename(e.path), os.path.join(staged, e.path), e.sha256, e.size,
-                  e.tree_digest, lockfile.archive_url(parse(e.handle), e.url))
+                  e.tree_digest, e.url)
             for key, e in sorted(result.models.items())
         ]
     else:
         models = [
             Model(f.spec.handle, f.handle.key, model_dirname(f.handle), f.path, f.sha256, f.size, f.tree_digest,
-                  lockfile.archive_url(f.handle, f.url))
+                  f.url)
             for f in fetch_to_vendor(specs, jobs=config.jobs)
         ]
     total = 0
