@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .. import __version__, lockfile, manifest, settings
-from ..archive import TreeDigest
+from ..digest import TreeDigest
 from ..config import Config, dist_key
 from ..entry import tree_stats
 from ..errors import ConfigError, IntegrityError
