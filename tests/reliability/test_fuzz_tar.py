@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from support import hostile
 
@@ -176,6 +176,9 @@ def test_fuzz_tar_reader(worker: Worker, data: bytes) -> None:
 @FUZZ
 @given(chain=st.lists(st.sampled_from([b"x", b"g", b"L", b"K"]), min_size=1, max_size=400),
        member=st.sampled_from([tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.GNUTYPE_SPARSE]))
+@example(chain=[b"L"] * 400, member=tarfile.REGTYPE)
+@example(chain=[b"x"] * 400, member=tarfile.REGTYPE)
+@example(chain=[b"x", b"L", b"K", b"g"], member=tarfile.REGTYPE)
 def test_fuzz_chained_extended_headers(worker: Worker, chain: list[bytes], member: bytes) -> None:
     parts = [hostile.extended(kind, hostile.pax_record(b"path", b"p%d" % i) if kind in (b"x", b"g") else b"n%d" % i)
              for i, kind in enumerate(chain)]
