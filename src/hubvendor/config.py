@@ -14,7 +14,7 @@ from . import tomlfile
 from .errors import ConfigError, InvalidHandleError
 from .handle import normalise
 from .lockfile import FILENAME as LOCK_FILENAME
-from .manifest import SITE_DIR
+from .sources import SITE_DIR
 from .settings import parse_size
 
 PYPROJECT = "pyproject.toml"

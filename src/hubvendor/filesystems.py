@@ -46,7 +46,7 @@ class FileSystem(Protocol):
     def local_dir(self, path: str) -> contextlib.AbstractContextManager[str]:
         """A local directory whose contents end up at ``path`` when the context exits cleanly."""
     def tree_digest(self, path: str) -> str:
-        """``sha256:<hex>`` of the files below ``path`` as ``archive.tree_digest`` computes it (DESIGN.md)."""
+        """``sha256:<hex>`` of the files below ``path`` as ``digest.tree_digest`` computes it (DESIGN.md)."""
 
 
 class LocalFileSystem:
@@ -130,7 +130,7 @@ class LocalFileSystem:
         yield path
 
     def tree_digest(self, path: str) -> str:
-        from .archive import tree_digest
+        from .digest import tree_digest
 
         return tree_digest(path)
 

@@ -18,7 +18,6 @@ from .handle import normalise
 
 FORMAT = "hubvendor-manifest/1"
 FILENAME = "hubvendor-manifest.json"
-SITE_DIR = "hubvendor.d"  # <sys.path entry>/hubvendor.d/<dist>.json: the manifests wheels install
 _FIELDS = {"handle": str, "path": str, "sha256": str, "size": int, "tree_digest": str, "url": str}
 _OPTIONAL = {"sha256", "size", "tree_digest", "url"}
 

@@ -43,8 +43,8 @@ def _join(*parts: str) -> str:
 
 
 def _tree_digest(files: list[tuple[str, str]], open_read: Callable[[str], IO[bytes] | _GFileReader]) -> str:
-    """``archive.tree_digest`` of ``(relative POSIX path, store path)`` pairs, each file streamed."""
-    from .archive import TreeDigest
+    """``digest.tree_digest`` of ``(relative POSIX path, store path)`` pairs, each file streamed."""
+    from .digest import TreeDigest
 
     digest = TreeDigest()
     for rel, path in files:

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from .. import __version__, lockfile, manifest, settings
+from ..digest import TreeDigest
 from ..sources import SITE_DIR
-from ..archive import TreeDigest
 from ..config import Config, dist_key
 from ..entry import tree_stats
 from ..errors import ConfigError, HubVendorError, IntegrityError
