@@ -74,5 +74,9 @@ def startup():
     # settings.autoload()'s rule, inlined: importing hubvendor.settings here would cost milliseconds.
     import os
 
-    if os.environ.get("HUBVENDOR_AUTOLOAD", "1").strip().lower() not in OFF and TARGET not in sys.modules:
-        arm()
+    if os.environ.get("HUBVENDOR_AUTOLOAD", "1").strip().lower() not in OFF:
+        if TARGET not in sys.modules:
+            arm()
+        from hubvendor.kaggle import hook  # the same for kagglehub (import-free, like this module)
+
+        hook.arm()
