@@ -57,7 +57,8 @@ def api(models):
 def run_python(code: str, env: dict[str, str]) -> dict:
     """Run ``code`` (which prints one JSON line last) in a fresh interpreter; its parsed output."""
     full = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3", **env)
-    full.pop("HUBVENDOR_OFFLINE", None) if "HUBVENDOR_OFFLINE" not in env else None
+    if "HUBVENDOR_OFFLINE" not in env:
+        full.pop("HUBVENDOR_OFFLINE", None)
     result = subprocess.run([sys.executable, "-c", code], env=full, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-4000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -237,3 +238,64 @@ def test_startup_imports_no_kagglehub_and_registers_once_it_is_imported(tmp_path
     assert names[-1] == "HubvendorModelResolver" and names.count("HubvendorModelResolver") == 1
     _, names = run_python(program, {"HUBVENDOR_AUTOLOAD": "0"})
     assert "HubvendorModelResolver" not in names
+
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "kaggle.md"
+
+
+def doc_block(name: str) -> str:
+    """The ```python block after ``<!-- kaggle-doc-test: name -->`` in docs/kaggle.md, as printed."""
+    text = DOCS.read_text()
+    start = text.index(f"<!-- kaggle-doc-test: {name} -->")
+    body = text[text.index("```python\n", start) + len("```python\n"):]
+    return body[: body.index("```")]
+
+
+def test_docs_app_runs_as_printed_from_hubvendor_path(api, vendored, tmp_path):
+    cache = tmp_path / "kagglehub"
+    result = subprocess.run(
+        [sys.executable, "-c", doc_block("app.py")], capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, KERAS_BACKEND="tensorflow", HUBVENDOR_PATH=str(vendored), **kagglehub_env(api, cache)),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    tf_dir = vendored / "models" / "tf"
+    assert result.stdout.split() == [str(tf_dir), str(tf_dir / "saved_model.pb"), str(GPT2_PARAMS)]
+    assert api.requests == [] and not cache.exists()
+
+
+def test_docs_export_runs_as_printed(api, models, tmp_path):
+    cache = tmp_path / "kagglehub"
+    env = {**kagglehub_env(api, cache), "PRESET_DIR": str(models["preset"])}
+    result = subprocess.run([sys.executable, "-c", doc_block("export.py")], capture_output=True, text=True,
+                            env=dict(os.environ, **env), timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(cache / "models" / "keras" / "gpt2" / "keras" / "gpt2_tiny" / "2")
+    out = run_python("import json, keras_hub; print(json.dumps(keras_hub.models.Backbone.from_preset("
+                     "'kaggle://keras/gpt2/keras/gpt2_tiny/2').count_params()))", {**env, "HUBVENDOR_AUTOLOAD": "0"})
+    assert out == GPT2_PARAMS and api.requests == []
+
+
+def test_credentials_never_reach_files_or_output(api, vendored, tmp_path):
+    """Must-show 5 (run time): with every kind of Kaggle credential set, nothing hubvendor writes or prints has it."""
+    secret = "kaggle-secret-" + os.urandom(6).hex()
+    home = tmp_path / "home"
+    (home / ".kaggle").mkdir(parents=True)
+    (home / ".kaggle" / "kaggle.json").write_text(json.dumps({"username": "someone", "key": secret}))
+    cache, out_dir = tmp_path / "kagglehub", tmp_path / "out"
+    env = {**kagglehub_env(api, cache), "HOME": str(home), "KAGGLE_USERNAME": "someone", "KAGGLE_KEY": secret,
+           "HUBVENDOR_PATH": str(vendored)}
+    program = VENDORED_PROGRAM.replace(
+        'print(json.dumps(out))',
+        f'kagglehub.model_download("{TF_SLUG}/3", output_dir={str(out_dir)!r})\n'
+        'print(json.dumps(out))')
+    full = dict(os.environ, KERAS_BACKEND="tensorflow", **env)
+    runs = [subprocess.run([sys.executable, "-c", program], env=full, capture_output=True, text=True, timeout=300),
+            subprocess.run([sys.executable, "-c", OFFLINE_PROGRAM], env=dict(full, HUBVENDOR_OFFLINE="1",
+                           HUBVENDOR_PATH=""), capture_output=True, text=True, timeout=300)]
+    assert all(run.returncode == 0 for run in runs), runs[0].stderr[-3000:]
+    kagglecache.export(TF_HANDLE, str(vendored / "models" / "tf"), str(tmp_path / "exported"))
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.parent != home / ".kaggle"]
+    assert written
+    leaks = [str(p) for p in written if secret.encode() in p.read_bytes()]
+    assert leaks == []
+    assert all(secret not in run.stdout + run.stderr for run in runs)
