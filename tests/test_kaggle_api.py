@@ -111,6 +111,13 @@ def test_latest_version_for_locking(kaggle, no_credentials):
     assert kaggle.requests[0][:2] == ("GET", "/api/v1/models/google/nnlm/tensorflow2/en-dim50/get")
 
 
+def test_pin_gives_the_versioned_handle_the_lock_records(kaggle, no_credentials):
+    assert api.pin("kaggle://google/nnlm/TensorFlow2/en-dim50") == "kaggle://google/nnlm/tensorflow2/en-dim50/2"
+    assert api.pin("https://www.kaggle.com/models/google/nnlm/TensorFlow2/en-dim50/1") == (
+        "kaggle://google/nnlm/tensorflow2/en-dim50/1")
+    assert len(kaggle.requests) == 1  # a versioned handle needs no lookup
+
+
 def test_download_follows_the_redirect_to_signed_storage(kaggle, no_credentials):
     ref = ModelRef.from_key("kaggle://google/nnlm/tensorflow2/en-dim50/2")
     with api.open_download(ref, name="kaggle://google/nnlm/tensorflow2/en-dim50/2") as download:

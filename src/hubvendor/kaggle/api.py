@@ -41,6 +41,14 @@ def latest_version(ref: ModelRef, *, name: str) -> int:
     return version
 
 
+def pin(handle: object) -> str:
+    """``kaggle://o/m/f/v/N`` for a Kaggle handle; a versionless one gets the current version (``hubvendor lock``)."""
+    ref = ModelRef.from_key(handle)
+    name = getattr(handle, "raw", handle)
+    version = ref.version if ref.version is not None else latest_version(ref, name=str(name))
+    return f"kaggle://{ref.owner}/{ref.model}/{ref.framework.lower()}/{ref.variation}/{version}"
+
+
 def _open(url: str, name: str):
     from .. import fetch
 

@@ -38,7 +38,10 @@ class HubvendorModelResolver(Resolver[ModelHandle]):
             return False
         if settings.offline():
             return True
-        return not options.get("force_download") and vendored(_ref(handle)) is not None
+        try:
+            return not options.get("force_download") and vendored(_ref(handle)) is not None
+        except InvalidHandleError:  # not a model hubvendor can name: kagglehub's, with kagglehub's errors
+            return False
 
     def _resolve(
         self, h: ModelHandle, path: str | None = None, *, force_download: bool | None = False,
