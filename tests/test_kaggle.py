@@ -299,3 +299,18 @@ def test_credentials_never_reach_files_or_output(api, vendored, tmp_path):
     leaks = [str(p) for p in written if secret.encode() in p.read_bytes()]
     assert leaks == []
     assert all(secret not in run.stdout + run.stderr for run in runs)
+
+
+def test_export_replaces_an_unmarked_entry_and_keeps_a_complete_one(models, tmp_path):
+    cache = tmp_path / "kagglehub"
+    entry = cache / "models" / "testorg" / "half-plus-two" / "tensorFlow2" / "tiny" / "3"
+    entry.mkdir(parents=True)
+    (entry / "partial").write_bytes(b"half")  # kagglehub was killed: no 3.complete
+    assert kagglecache.locate(TF_HANDLE, str(cache)) is None
+    assert kagglecache.export(TF_HANDLE, str(models["tf"]), str(cache)) == str(entry)
+    assert not (entry / "partial").exists() and (entry / "saved_model.pb").is_file()
+    assert (entry.parent / ".complete" / "3" / "saved_model.pb.complete").is_file()
+    (entry / "kept").write_bytes(b"")
+    assert kagglecache.export(TF_HANDLE, str(models["preset"]), str(cache)) == str(entry)
+    assert (entry / "kept").exists()  # complete entries are kagglehub's: left alone
+    assert sorted(p.name for p in entry.parent.iterdir()) == [".complete", "3", "3.complete"]
