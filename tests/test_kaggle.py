@@ -314,3 +314,19 @@ def test_export_replaces_an_unmarked_entry_and_keeps_a_complete_one(models, tmp_
     assert kagglecache.export(TF_HANDLE, str(models["preset"]), str(cache)) == str(entry)
     assert (entry / "kept").exists()  # complete entries are kagglehub's: left alone
     assert sorted(p.name for p in entry.parent.iterdir()) == [".complete", "3", "3.complete"]
+
+
+def test_path_outside_the_vendored_model_is_not_served(vendored, monkeypatch):
+    """``path=`` is confined to the vendored model: ``..`` is a missing file, never a file elsewhere."""
+    import kagglehub
+
+    from hubvendor.kaggle import hook
+
+    hook.install()
+    monkeypatch.setenv("HUBVENDOR_PATH", str(vendored))
+    monkeypatch.delenv("HUBVENDOR_OFFLINE", raising=False)
+    handle = TF_SLUG + "/3"
+    assert kagglehub.model_download(handle, path="variables/variables.index").endswith("variables.index")
+    for escape in ("../preset/config.json", "../../hubvendor-manifest.json", str(vendored / "models" / "preset")):
+        with pytest.raises(FileNotFoundError, match="is not present in the model files"):
+            kagglehub.model_download(handle, path=escape)
