@@ -10,8 +10,9 @@ the handles the documents use. The blocks themselves are not edited.
 
 Blocks of other languages (``console`` output samples, ``toml``, ``starlark``, ``json``, ``text``) are not run.
 An HTML comment on the line before a block changes how it runs:
-``<!-- doc-test: slow -->`` runs it only under ``make soak``; ``<!-- doc-test: skip REASON -->`` never runs
-it and the reason is listed (for what cannot run on these machines).
+``<!-- doc-test: slow -->`` runs it only under ``make soak``; ``<!-- doc-test: elsewhere tests/x.py::test_y -->``
+leaves it to the named test, which runs it as printed in a set-up of its own (a Bazel workspace, a fresh
+project); ``<!-- doc-test: skip REASON -->`` never runs it and says why.
 """
 
 from __future__ import annotations
@@ -35,9 +36,10 @@ DOCUMENTS = sorted(
 RUN_LANGUAGES = {"sh": "sh", "bash": "sh", "shell": "sh", "python": "python"}
 SOAK = bool(os.environ.get("HUBVENDOR_SOAK"))
 _FENCE = re.compile(r"^(```+)\s*([\w+-]*)\s*$")
-_MARKER = re.compile(r"^<!--\s*doc-test:\s*(slow|skip)\s*(.*?)\s*-->\s*$")
+_MARKER = re.compile(r"^<!--\s*doc-test:\s*(slow|skip|elsewhere)\s*(.*?)\s*-->\s*$")
 # Stand-ins for the public models the documents name, served on loopback under their canonical paths.
 NNLM = "google/nnlm-en-dim50/2"
+EXAMPLE_MODELS = REPO / "examples" / "bazel_app" / "models"
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class Block:
     line: int  # of the opening fence, 1-based
     language: str  # "sh" or "python"
     text: str
-    marker: str  # "", "slow" or "skip"
+    marker: str  # "", "slow", "elsewhere" or "skip"
     reason: str
 
     @property
@@ -89,7 +91,7 @@ def session_script(document_blocks: list[Block], scratch: Path) -> str:
 
 
 def runnable(document: Path) -> list[Block]:
-    return [b for b in blocks(document) if b.marker != "skip" and (SOAK or b.marker != "slow")]
+    return [b for b in blocks(document) if b.marker in ("", "slow") and (SOAK or b.marker != "slow")]
 
 
 def fresh_copy(destination: Path) -> Path:
@@ -113,6 +115,10 @@ def docs_world(model_root: Path, tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("docs_models")
     for publisher in model_root.iterdir():
         shutil.copytree(publisher, root / publisher.name)
+    for archive in EXAMPLE_MODELS.glob("*/*/*.tar.gz"):  # the bytes examples/pip_app/hubvendor.lock pins
+        model = root / archive.relative_to(EXAMPLE_MODELS)
+        shutil.rmtree(model.with_name(model.name.split(".")[0]), ignore_errors=True)
+        shutil.copy(archive, model)
     build_text_embedding(root / NNLM, dimensions=50)
     build_tf2_module(root / "tensorflow/half_plus_two/1")
     assert (root / HALF_PLUS_TWO).is_dir()
@@ -174,6 +180,9 @@ def test_every_document_block_is_tagged() -> None:
     assert not untagged, f"fenced blocks without a language: {untagged}"
 
 
-def test_skipped_blocks_say_why() -> None:
-    skipped = [b for d in DOCUMENTS for b in blocks(d) if b.marker == "skip"]
-    assert all(b.reason for b in skipped), [b.where for b in skipped if not b.reason]
+def test_skipped_blocks_say_why_and_name_real_tests() -> None:
+    marked = [b for d in DOCUMENTS for b in blocks(d) if b.marker in ("skip", "elsewhere")]
+    assert all(b.reason for b in marked), [b.where for b in marked if not b.reason]
+    for block in (b for b in marked if b.marker == "elsewhere"):
+        path, _, name = block.reason.partition("::")
+        assert f"def {name}(" in (REPO / path).read_text(encoding="utf-8"), f"{block.where}: no test {block.reason}"
