@@ -12,7 +12,9 @@ happens in the server, so the RSS column is the client's and not meaningful).
 
 from __future__ import annotations
 
+import subprocess
 import sys
+from pathlib import Path
 
 import data
 from harness import Contender, Table, Target, alternate, fresh_dir, remove, run_process
@@ -65,15 +67,24 @@ def write_lock(ctx: Context, model: data.Model, info: dict[str, object], path: s
     lockfile.write(path, lockfile.Lock([entry]))
 
 
+def check_declared(work: Path, env: dict[str, str], lock: str) -> None:
+    """Fail unless hub_lock() declared the model with the lock's tree digest (so the timed fetch runs the check)."""
+    base = subprocess.run(["bazel", "info", "output_base"], env=env, cwd=work, capture_output=True, text=True,
+                          check=True).stdout.strip()
+    digest = lockfile.load(lock).models[0].tree_digest
+    if f'tree_digest = "{digest}"' not in Path(base, "external", "hub_lock", "models.bzl").read_text():
+        raise RuntimeError(f"hub_lock() did not declare the tree digest {digest} of {lock}")
+
+
 def run(ctx: Context, model: data.Model) -> Result:
-    work = fresh_dir(ctx.scratch, "bazel")
+    work = fresh_dir(ctx.scratch, "bazel").resolve()  # Bazel runs in it: relative paths would not hold
     info = ctx.archives[model.name]
     locked = bazel.repository_name(model.handle)
     (work / "WORKSPACE").write_text(WORKSPACE.format(
         repo=str(ROOT), handle=model.handle, sha256=info["sha256"], url=f"{model.handle}?tf-hub-format=compressed"))
     (work / "BUILD.bazel").write_text("")
     write_lock(ctx, model, info, str(work / "hubvendor.lock"))
-    options = (f"--experimental_downloader_config={ctx.config} --repository_cache= "
+    options = (f"--experimental_downloader_config={ctx.config.resolve()} --repository_cache= "
                f"--repo_env=HUBVENDOR_PYTHON={sys.executable}")
     (work / ".bazelrc").write_text(
         f"startup --output_user_root={work / 'out'} --host_jvm_args=-Xmx1g --max_idle_secs=600\n"
@@ -84,6 +95,7 @@ def run(ctx: Context, model: data.Model) -> Result:
         run_process(["bazel", "info", "release"], env, work)  # start the server (untimed)
         for repo in ("hub", locked, "http"):  # untimed: the first sync also loads the WORKSPACE and reads the lock
             run_process(["bazel", "sync", f"--only={repo}"], env, work)
+        check_declared(work, env, str(work / "hubvendor.lock"))
         contenders = [
             Contender("bazel sync --only=hub (hub_model, whole client process)",
                       lambda: (["bazel", "sync", "--only=hub"], env, work)),
