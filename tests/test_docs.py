@@ -17,8 +17,10 @@ project); ``<!-- doc-test: skip REASON -->`` never runs it and says why.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import shutil
 import subprocess
 import sys
@@ -150,16 +152,22 @@ def test_document_blocks_run_as_printed(document: Path, docs_world: Path, tmp_pa
         "HUBVENDOR_DOWNLOADER_CONFIG": str(docs_world),
         "VIRTUAL_ENV": str(Path(sys.executable).parent.parent),
     }
-    result = subprocess.run(
-        ["bash", "-c", session_script(document_blocks, scratch)], cwd=work, env=env, capture_output=True,
-        text=True, timeout=1200,
-    )
-    if result.returncode != 0:
-        announced = re.findall(r">>> doc-test block (\S+)", result.stderr)
+    stdout, stderr = scratch / "stdout", scratch / "stderr"
+    with stdout.open("w") as out, stderr.open("w") as err:  # files, not pipes: a block's background job may outlive it
+        session = subprocess.Popen(["bash", "-c", session_script(document_blocks, scratch)], cwd=work, env=env,
+                                   stdout=out, stderr=err, start_new_session=True)
+        try:
+            returncode = session.wait(timeout=1200)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(session.pid, signal.SIGTERM)  # what the blocks left running
+    if returncode != 0:
+        errors = stderr.read_text(errors="replace")
+        announced = re.findall(r">>> doc-test block (\S+)", errors)
         failed = announced[-1] if announced else "?"
         pytest.fail(
-            f"block {failed} exited {result.returncode}\n--- stdout (tail)\n{result.stdout[-3000:]}\n"
-            f"--- stderr (tail)\n{result.stderr[-4000:]}"
+            f"block {failed} exited {returncode}\n--- stdout (tail)\n{stdout.read_text(errors='replace')[-3000:]}\n"
+            f"--- stderr (tail)\n{errors[-4000:]}"
         )
 
 
