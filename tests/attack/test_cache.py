@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,70 @@ def test_prune_does_not_claim_to_remove_what_it_leaves(tmp_path):
     said = first.stdout + second.stdout
     if "removed" in first.stdout or "swept" in second.stdout:
         assert left == [], f"prune said {said!r} but left {left}"
+
+
+def _entry_with_descriptor(cache: Path, make_descriptor) -> None:
+    entry = cache / entry_name(HANDLE)
+    (entry / "variables").mkdir(parents=True)
+    (entry / "saved_model.pb").write_bytes(b"pb")
+    make_descriptor(cache / f"{entry.name}.descriptor.txt")
+
+
+DAMAGED_DESCRIPTORS = {
+    "fifo": os.mkfifo,
+    "dev-zero": lambda p: os.symlink("/dev/zero", p),
+}
+COMMANDS = [["resolve", HANDLE], ["cache", "list"], ["cache", "verify"], ["cache", "prune", "--max-size", "0", "--force"]]
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGED_DESCRIPTORS))
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_damaged_descriptor_is_neither_a_hang_nor_unbounded_memory(tmp_path, damage, command):
+    """A descriptor that is a FIFO: resolve, cache list/verify/prune blocked forever on open/read.
+    A descriptor that is a symlink to /dev/zero: each read it whole (MemoryError traceback under a
+    2 GB ulimit; without one, all the machine's memory). Expected: the descriptor is read only if it
+    is a regular file, size-capped; a damaged one is an error or a warning naming it."""
+    import resource
+    import subprocess
+
+    cache = tmp_path / "cache"
+    _entry_with_descriptor(cache, DAMAGED_DESCRIPTORS[damage])
+    env = base_env(tmp_path, HUBVENDOR_OFFLINE="1")
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "hubvendor", *command], env=env, capture_output=True, text=True,
+            timeout=15, preexec_fn=limit,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"`hubvendor {' '.join(command)}` hung on a {damage} descriptor")
+    assert "Traceback" not in proc.stderr, proc.stderr[-1500:]
+    assert proc.returncode in (0, 1), proc.stderr[-1500:]
+
+
+def test_lock_that_is_a_fifo_does_not_hang_resolve(tmp_path):
+    """`<sha1>.lock` is a FIFO (a damaged cache): `resolve` of a miss blocked forever opening it;
+    `cache prune` too. Expected: an error naming the lock file, or the lock broken."""
+    import subprocess
+
+    from attack.helpers import make_model, serve
+
+    root = tmp_path / "root"
+    make_model(root)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    os.mkfifo(cache / f"{entry_name(HANDLE)}.lock")
+    env = base_env(tmp_path)
+    with serve(root, env) as port:
+        cfg = tmp_path / "dl.cfg"
+        cfg.write_text(f"rewrite tfhub.dev/(.*) http://127.0.0.1:{port}/$1\n")
+        env["HUBVENDOR_DOWNLOADER_CONFIG"] = str(cfg)
+        for command in (["resolve", HANDLE], ["cache", "prune", "--max-size", "0", "--force"]):
+            try:
+                proc = cli(*command, env=env, timeout=15)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"`hubvendor {' '.join(command)}` hung on a FIFO lock file")
+            assert "Traceback" not in proc.stderr, proc.stderr
