@@ -22,7 +22,7 @@ from support.models import HALF_PLUS_TWO
 from support.server import HALF_PLUS_TWO_HANDLE, HubServer, write_mirror_config
 
 from hubvendor import fetch, ranged, settings
-from hubvendor.errors import ConfigError, SourceChangedError
+from hubvendor.errors import ConfigError, FetchError, SourceChangedError
 from hubvendor.server import write_deterministic_tar_gz
 
 try:
@@ -37,6 +37,7 @@ class Served:
     def __init__(self, body: bytes, etag: str = '"v1"') -> None:
         self.body, self.etag = body, etag
         self.accept_ranges = True
+        self.ignore_ranges = False  # advertise ranges, answer every Range with 200 and the whole body
         self.redirect_first = False
         self.change_after: int | None = None  # range requests before the object becomes ``changed``
         self.changed: tuple[bytes, str] | None = None
@@ -74,7 +75,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 return
             start, end = 0, len(body)
             header, if_range = self.headers.get("Range"), self.headers.get("If-Range")
-            partial = bool(header) and served.accept_ranges and if_range in (None, etag)
+            partial = bool(header) and served.accept_ranges and not served.ignore_ranges and if_range in (None, etag)
             if partial:
                 first, _, last = header.split("=")[1].partition("-")
                 start, end = int(first), min(len(body), int(last) + 1 if last else len(body))
@@ -263,3 +264,11 @@ def test_a_real_model_in_ranges_matches_one_stream(model_root, tmp_path):
     assert ranged_run.returncode == 0 and single_run.returncode == 0, ranged_run.stderr + single_run.stderr
     assert tree_digest(ranged_run.stdout.strip()) == tree_digest(single_run.stdout.strip()) == digest
     assert stats["range_requests"] == 7 and single_stats["range_requests"] == 0
+
+
+def test_a_server_that_always_ignores_ranges_fails_naming_url_and_cause():
+    served = Served(body(3))
+    served.ignore_ranges = True
+    with Server(served) as server:
+        with pytest.raises(FetchError, match=r"test/model/1: .*/obj: answered 200 instead of 206 .*gave up"):
+            get_all(server.url + "/obj")
