@@ -30,9 +30,12 @@ demo: venv
 bench: venv
 	$(PY) benchmarks/run.py
 
-# hubvendor's own wheel for projects that build with it (no PyPI release yet): see docs/wheels.md.
+# hubvendor's wheel plus the build requirements, for projects that build with it (no PyPI release yet):
+# see docs/wheels.md, "Front-ends".
 wheelhouse:
-	$(PYTHON) -m pip wheel -q --no-deps -w dist/wheelhouse .
+	rm -rf wheelhouse
+	$(PYTHON) -m pip wheel -q --no-deps -w wheelhouse .
+	$(PYTHON) -m pip download -q -d wheelhouse hatchling "setuptools>=64" wheel editables
 
 clean:
-	rm -rf $(VENV) dist build .pytest_cache
+	rm -rf $(VENV) dist build wheelhouse .pytest_cache

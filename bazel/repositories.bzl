@@ -1,12 +1,18 @@
-"""WORKSPACE setup for hubvendor's Bazel rules.
+"""WORKSPACE setup for hubvendor's Bazel rules, and models from hubvendor.lock.
 
-    load("@hubvendor//bazel:repositories.bzl", "hubvendor_dependencies")
+    load("@hubvendor//bazel:repositories.bzl", "hub_lock", "hubvendor_dependencies")
     hubvendor_dependencies(offline = True)
     register_toolchains("@hubvendor_python//:toolchain")
+    hub_lock(name = "hub_lock", lock = "//:hubvendor.lock")
+    load("@hub_lock//:models.bzl", "hub_lock_models")
+    hub_lock_models()
 """
 
+load("//bazel/private:hub_lock.bzl", _hub_lock = "hub_lock")
 load("//bazel/private:offline.bzl", "STAND_INS", "offline_stand_in")
 load("//bazel/private:python.bzl", "python_interpreter")
+
+hub_lock = _hub_lock
 
 def hubvendor_dependencies(offline = False, python_interpreter_path = ""):
     """Declares the repositories hubvendor's rules need (each unless the WORKSPACE already has it).

@@ -55,8 +55,8 @@ def hubvendor_stages(handle: str) -> dict[str, object]:
                     stages[name] = [time.thread_time() - cpu, time.perf_counter() - wall]
         return wrapper
 
-    archive._pump = timed("fetch thread: HTTP read + archive sha256", archive._pump)
-    archive._inflate = timed("inflate thread: isal inflate", archive._inflate)
+    archive.pump = timed("fetch thread: HTTP read + archive sha256", archive.pump)
+    archive.inflate = timed("inflate thread: isal inflate", archive.inflate)
     archive._extract_plain = timed("main thread: tar parse + file sha256 + writes", archive._extract_plain)
     result = hubvendor_resolve(handle)
     result["stages"] = stages

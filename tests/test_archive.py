@@ -15,6 +15,7 @@ from typing import Iterator
 import pytest
 
 from hubvendor import archive, settings
+from hubvendor.archive import headers
 from hubvendor.errors import ArchiveError, FetchError, IntegrityError
 from support import hostile
 from support.models import HALF_PLUS_TWO, tar_gz_bytes
@@ -303,7 +304,7 @@ def test_common_header_path_reads_exactly_what_tarfile_reads() -> None:
         candidates.append(_with_checksum(block) if rng.random() < 0.8 else bytes(block))
     agreed = 0
     for block in candidates:
-        fast = archive._common_header(block, "utf-8", "surrogateescape")
+        fast = headers.common_header(block)
         try:
             info = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
         except tarfile.HeaderError:
@@ -312,8 +313,79 @@ def test_common_header_path_reads_exactly_what_tarfile_reads() -> None:
         if info.isdir():
             info.name = info.name.rstrip("/")  # as TarInfo._proc_builtin does after frombuf
         if fast is not None:
-            assert fast == (info.name, archive._kind(info), info.size, info.mode), block
+            assert fast == (info.name, headers.kind_of(info), info.size, info.mode), block
             agreed += 1
     assert agreed > 5_000
     common = [block for block in blocks if block[156:157] != tarfile.SYMTYPE]
-    assert all(archive._common_header(block, "utf-8", "surrogateescape") for block in common)
+    assert all(headers.common_header(block) for block in common)
+
+
+# Crafted headers (issue 12): each ends in one ArchiveError naming the archive, within bounds.
+CRAFTED_REJECT = ["pax_regex_hang", "sparse_map_bomb", "gnu_sparse_header", "sparse_non_integer",
+                  "sparse_size_non_integer", "sparse_short_map", "chained_longnames", "chained_pax_headers",
+                  "pax_invalid_size", "pax_invalid_record", "extended_header_without_member"]
+CRAFTED_ACCEPT = ["hdrcharset_not_utf8", "pax_long_path", "global_pax_comment"]
+
+
+@pytest.mark.parametrize("case", CRAFTED_REJECT + CRAFTED_ACCEPT)
+def test_crafted_headers_end_quickly_in_small_memory(case: str, tmp_path: Path) -> None:
+    outcome = hostile.extract_bounded(hostile.HOSTILE[case](), str(tmp_path), seconds=15)
+    assert outcome.seconds < 10, outcome
+    assert outcome.peak_rss_mib < hostile.BOUND_RSS_MIB, outcome
+    if case in CRAFTED_ACCEPT:
+        assert outcome.error is None, outcome
+        return
+    assert outcome.error == "ArchiveError", outcome
+    assert outcome.message.startswith(str(tmp_path / "archive.tar.gz") + ": "), outcome
+    assert "\n" not in outcome.message and hostile.REJECT_REASON[case] in outcome.message, outcome
+
+
+def test_crafted_accepted_names(tmp_path: Path) -> None:
+    for case, expected in [("pax_long_path", {"variables/" + "v" * 150 + ".data": b"bytes"}),
+                           ("global_pax_comment", {"saved_model.pb": b"pb"}),
+                           ("hdrcharset_not_utf8", {"a.bin": b""})]:
+        (tmp_path / case).mkdir()
+        archive.extract([hostile.HOSTILE[case]()], str(tmp_path / case), name=HANDLE)
+        assert files_below(tmp_path / case) == expected
+
+
+def _plain_tar_with_big_file(size: int) -> bytes:
+    return hostile.tar_bytes([hostile._file("variables/variables.data-00000-of-00001", b"w" * size)])
+
+
+@pytest.mark.parametrize("error", [FetchError(f"{HANDLE}: download failed: connection reset at byte 70000"),
+                                   ConnectionResetError(104, "Connection reset by peer")])
+def test_chunk_source_errors_mid_member_propagate_unchanged(error: Exception, dest: Path) -> None:
+    """A download that fails inside a member's data is the download's failure, not 'cannot write'."""
+    data = _plain_tar_with_big_file(200_000)
+
+    def failing() -> Iterator[bytes]:
+        yield data[:70_000]
+        raise error
+
+    with pytest.raises(type(error)) as caught:
+        archive.extract(failing(), str(dest), name=HANDLE)
+    assert caught.value is error
+    assert "cannot write" not in str(caught.value)
+
+
+def test_own_write_errors_say_cannot_write(dest: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno as errno_module
+
+    real_write = os.write
+
+    def broken(fd: int, data: object) -> int:
+        if fd > 2:
+            raise OSError(errno_module.EIO, "Input/output error")
+        return real_write(fd, data)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "write", broken)
+    with pytest.raises(ArchiveError, match=r"variables\.data-00000-of-00001'.*cannot write \(Input/output error\)"):
+        archive.extract([_plain_tar_with_big_file(1000)], str(dest), name=HANDLE)
+
+
+def test_a_file_given_twice_last_wins(dest: Path) -> None:
+    result = archive.extract([hostile.HOSTILE["duplicate_member"]()], str(dest), name=HANDLE)
+    assert files_below(dest) == {"saved_model.pb": b"second"}
+    assert (result.files, result.unpacked_bytes) == (1, len(b"second"))
+    assert result.tree_digest == archive.tree_digest(str(dest))

@@ -7,14 +7,18 @@ Bazel is this interpreter (``sys.executable``), through ``@hubvendor_python//:to
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import signal
 import site
+import socket
 import subprocess
 import sys
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -173,6 +177,18 @@ def make_bazelrc(session: dict[str, Path], *, repository_cache: Path, downloader
     return "\n".join(lines) + "\n"
 
 
+def make_user_rc(session: dict[str, Path], *, repository_cache: Path) -> str:
+    """A ~/.bazelrc for this machine: shared output root and repository cache, the test hook."""
+    lines = [
+        f"startup --output_user_root={session['output_user_root']} --host_jvm_args=-Xmx1g --max_idle_secs=300",
+        "build --jobs=2 --nosandbox_debug",
+        f"build --repository_cache={repository_cache}",
+    ]
+    if session["hook"].exists():
+        lines.append(f"test --test_env=PYTHONPATH={session['hook']}")
+    return "\n".join(lines) + "\n"
+
+
 def hook_env(session: dict[str, Path]) -> dict[str, str]:
     """The environment for `bazel run` (which passes the client's environment to the binary)."""
     env = dict(os.environ)
@@ -220,26 +236,94 @@ def test_stanzas_reject_unfetchable_and_colliding_handles() -> None:
 # --- Real Bazel ---------------------------------------------------------------------------------
 
 
+def docs_block(doc: Path, heading: str) -> str:
+    """The first fenced block after ``heading`` in ``doc``, as a user would copy it."""
+    text = doc.read_text()
+    after = text[text.index(heading):]
+    return after.split("```", 2)[1].split("\n", 1)[1]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @pytest.mark.bazel
 @requires_bazel
-def test_example_builds_and_tests_offline(bazel_session, example_server, tmp_path: Path) -> None:
-    """Must-show 1: `bazel test //...` in examples/bazel_app, models served by `hubvendor serve`."""
-    app = tmp_path / "bazel_app"
-    shutil.copytree(EXAMPLE, app, ignore=shutil.ignore_patterns("bazel-*", "user.bazelrc"))
-    workspace = (app / "WORKSPACE").read_text()
-    assert 'path = "../.."' in workspace
-    (app / "WORKSPACE").write_text(workspace.replace('path = "../.."', f"path = {str(REPO)!r}"))
-    config = write_mirror_config(tmp_path / "downloader.cfg", example_server.url)
-    ws = Workspace(app, make_bazelrc(bazel_session, repository_cache=tmp_path / "cache", downloader_config=config), {})
+def test_example_runs_as_docs_say(bazel_session, tmp_path: Path) -> None:
+    """docs/bazel.md's Example block, run as printed in a copy of the checkout (only the port differs:
+    the block's 8765 and the example's downloader.cfg get a free port). Machine settings (the shared
+    output root, repository cache) come from the user's own ~/.bazelrc, as they would for a user."""
+    block = docs_block(REPO / "docs" / "bazel.md", "## Example")
+    assert "bazel test //..." in block and "8765" in block
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    for name in ("WORKSPACE", "BUILD.bazel", "MODULE.bazel", ".bazelignore"):
+        shutil.copy(REPO / name, checkout / name)
+    shutil.copytree(REPO / "bazel", checkout / "bazel")
+    shutil.copytree(EXAMPLE, checkout / "examples" / "bazel_app", ignore=shutil.ignore_patterns("bazel-*", "user.bazelrc"))
+    port = str(free_port())
+    config = checkout / "examples" / "bazel_app" / "downloader.cfg"
+    assert "8765" in config.read_text()
+    config.write_text(config.read_text().replace("8765", port))
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".bazelrc").write_text(make_user_rc(bazel_session, repository_cache=tmp_path / "cache"))
+    env = dict(hook_env(bazel_session), HOME=str(home), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    script = "set -e\n" + block.replace("8765", port)
+    log = tmp_path / "block.log"
+    with log.open("w") as out:  # a file, not a pipe: the block's `hubvendor serve ... &` keeps its stdout
+        shell = subprocess.Popen(
+            ["bash", "-c", script], cwd=checkout, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        try:
+            shell.wait(timeout=900)
+            subprocess.run([BAZEL, "shutdown"], cwd=checkout / "examples" / "bazel_app", env=env, capture_output=True, timeout=120)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(shell.pid, signal.SIGTERM)  # the block's `hubvendor serve ... &`
+    stdout = log.read_text()
+    assert shell.returncode == 0, f"{script}\n{stdout[-6000:]}"
+    output = json.loads([line for line in stdout.splitlines() if line.startswith("{")][-1])
+    assert output["half_plus_two"] == [2.5, 3.0, 3.5]
+    assert len(output["dense"][0]) == 2
+
+
+VECTORS_WORKSPACE = """\
+workspace(name = "handle_vectors_test")
+
+local_repository(name = "hubvendor", path = {repo!r})
+
+load("@hubvendor//bazel:repositories.bzl", "hubvendor_dependencies")
+
+hubvendor_dependencies(offline = True)
+
+load("@hubvendor//bazel/tests:handle_vectors.bzl", "handle_vectors")
+
+handle_vectors(name = "handle_vectors")
+"""
+
+
+@pytest.mark.bazel
+@requires_bazel
+def test_starlark_passes_the_handle_vectors(bazel_session, tmp_path: Path) -> None:
+    """handle.bzl over tests/vectors/handles.json, under Bazel 4 (test_handle.py runs handle.py over it)."""
+    vectors = json.loads((REPO / "tests" / "vectors" / "handles.json").read_text(encoding="utf-8"))["vectors"]
+    no_downloads = tmp_path / "block.cfg"
+    no_downloads.write_text("block *\n")
+    ws = Workspace(
+        tmp_path / "vectors",
+        make_bazelrc(bazel_session, repository_cache=tmp_path / "cache", downloader_config=no_downloads),
+        {
+            "WORKSPACE": VECTORS_WORKSPACE.format(repo=str(REPO)),
+            "BUILD.bazel": 'load("@hubvendor//bazel/tests:handle_test.bzl", "handle_vectors_test")\n\n'
+            'handle_vectors_test(name = "handles")\n',
+        },
+    )
     try:
-        ws.ok("test", "//...")
-        assert example_server.downloads("test/half_plus_two/1") == 1
-        assert example_server.downloads("test/keras_dense/1") == 1
-        run = ws.ok("run", "//:app", "--", "0", "1", "4", env=hook_env(bazel_session))
-        output = json.loads(run.stdout.strip().splitlines()[-1])
-        assert output["half_plus_two"] == [2.0, 2.5, 4.0]
-        assert output["dense"][0] == pytest.approx([14.5, 3.5])
-        assert example_server.stats()["archive_downloads"] == {"test/half_plus_two/1": 1, "test/keras_dense/1": 1}
+        ws.ok("test", "//:handles", "--test_output=all")
+        assert f"handle.bzl passes all {len(vectors)} vectors; lock.bzl all " in ws.test_logs()
     finally:
         ws.shutdown()
 
@@ -406,3 +490,129 @@ def locked(handle: str, tmp_path: Path) -> lockfile.LockedModel:
         size=data.stat().st_size,
         tree_digest=archive.tree_digest(unpacked),
     )
+
+
+LOCK_WORKSPACE = """\
+workspace(name = "lock_app")
+
+local_repository(name = "hubvendor", path = {repo!r})
+
+load("@hubvendor//bazel:repositories.bzl", "hub_lock", "hubvendor_dependencies")
+
+hubvendor_dependencies(offline = True)
+
+register_toolchains("@hubvendor_python//:toolchain")
+
+hub_lock(name = "hub_lock", lock = "//:hubvendor.lock")
+
+load("@hub_lock//:models.bzl", "hub_lock_models")
+
+hub_lock_models()
+"""
+
+
+def hostile_archive(path: Path) -> Path:
+    """A SavedModel archive with a symlink member pointing out of the tree."""
+    clean = ARCHIVES[HALF_PLUS_TWO]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(clean) as source, tarfile.open(path, "w:gz") as out:
+        for member in source.getmembers():
+            out.addfile(member, source.extractfile(member) if member.isfile() else None)
+        link = tarfile.TarInfo("variables/escape")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        out.addfile(link)
+    return path
+
+
+@pytest.mark.bazel
+@requires_bazel
+def test_hub_lock_models_from_the_lock(bazel_session, tmp_path: Path) -> None:
+    """Issue 15 must-shows 1 and 3: a WORKSPACE naming no sha256 gets its models from hubvendor.lock via
+    hub_lock(); the py_test loads it offline with unchanged hub.load; an edited sha256 fails the fetch; a
+    hostile archive pinned in the lock fails naming the member."""
+    models = tmp_path / "models"
+    shutil.copytree(EXAMPLE_MODELS, models)
+    hostile = "https://tfhub.dev/test/hostile/1"
+    hostile_archive(models / "test" / "hostile" / "1.tar.gz")
+    ARCHIVES[hostile] = models / "test" / "hostile" / "1.tar.gz"
+    try:
+        clean_entry = locked(HALF_PLUS_TWO, tmp_path)
+        hostile_entry = lockfile.LockedModel(
+            handle=hostile, key=hostile, url=hostile + "?tf-hub-format=compressed",
+            sha256=sha256_of(ARCHIVES[hostile]), size=ARCHIVES[hostile].stat().st_size,
+            tree_digest="sha256:" + "0" * 64,
+        )
+    finally:
+        del ARCHIVES[hostile]
+    with HubServer(models) as server:
+        config = write_mirror_config(tmp_path / "downloader.cfg", server.url)
+        ws = Workspace(
+            tmp_path / "ws",
+            make_bazelrc(bazel_session, repository_cache=tmp_path / "cache", downloader_config=config),
+            {
+                "WORKSPACE": LOCK_WORKSPACE.format(repo=str(REPO)),
+                "BUILD.bazel": resolve_test_build("tfhub_test_half_plus_two_1"),
+                "resolve_test.py": RESOLVE_TEST.format(handle=HALF_PLUS_TWO),
+            },
+        )
+        lock = ws.root / "hubvendor.lock"
+        try:
+            assert "sha256" not in (ws.root / "WORKSPACE").read_text()
+            # The same archive as a Kaggle model too, fetched from the Kaggle API URL (rewritten to the server).
+            kaggle_key = "kaggle://test/half_plus_two/tensorflow2/default/1"
+            kaggle_entry = replace(
+                clean_entry, handle="kaggle://test/half_plus_two/tensorFlow2/default/1", key=kaggle_key,
+                url="https://www.kaggle.com/api/v1/models/test/half_plus_two/tensorflow2/default/1/download",
+            )
+            with config.open("a") as out:
+                out.write(f"rewrite www.kaggle.com/api/v1/models/test/half_plus_two/tensorflow2/default/1/download "
+                          f"{server.url}/test/half_plus_two/1?tf-hub-format=compressed\n")
+            lockfile.write(lock, lockfile.Lock([clean_entry, kaggle_entry]))
+            ws.ok("test", "//...", "@kaggle_test_half_plus_two_tensorflow2_default_1//:model")
+            output_base = Path(ws.ok("info", "output_base").stdout.strip())
+            models_bzl = (output_base / "external" / "hub_lock" / "models.bzl").read_text()
+            assert '"kaggle_test_half_plus_two_tensorflow2_default_1": "kaggle://test/half_plus_two/tensorFlow2/default/1"' in models_bzl
+
+            # The lock is the pin: another sha256 in it fails the fetch (hub_lock re-runs on the change).
+            lock.write_text(lock.read_text().replace(clean_entry.sha256, "f" * 64))
+            result = ws.run("build", "//:models")
+            assert result.returncode != 0
+            assert f'handle = "{HALF_PLUS_TWO}"): could not download or verify' in result.stderr
+            assert "Checksum was" in result.stderr
+
+            # A tree digest that does not match fails too (pip builds check the same digest).
+            lockfile.write(lock, lockfile.Lock([replace(clean_entry, tree_digest="sha256:" + "1" * 64)]))
+            result = ws.run("build", "//:models")
+            assert result.returncode != 0
+            assert "the extracted tree has digest" in result.stderr
+
+            # A hostile archive pinned in the lock: the archive policy refuses it, naming the member.
+            lockfile.write(lock, lockfile.Lock([clean_entry, hostile_entry]))
+            result = ws.run("build", "@tfhub_test_hostile_1//:model")
+            assert result.returncode != 0
+            assert 'hub_model(name = "tfhub_test_hostile_1"' in result.stderr
+            assert "variables/escape" in result.stderr
+
+            # A malformed lock fails naming the file and the entry.
+            lock.write_text(lock.read_text().replace("size = ", "size = -", 1))
+            result = ws.run("build", "//:models")
+            assert result.returncode != 0
+            assert f'//:hubvendor.lock: model[0] ("{HALF_PLUS_TWO}"): size = -' in result.stderr
+        finally:
+            ws.shutdown()
+
+
+def test_check_compares_workspace_stanzas_with_the_lock() -> None:
+    """`hubvendor bazel --check`'s logic: stanzas pasted from `hubvendor bazel` match; drift is one line each."""
+    pins = [bazel.Pin(HALF_PLUS_TWO, "a" * 64), bazel.Pin(KERAS_DENSE, "b" * 64), bazel.Pin("gs://b/m.tar.gz", "c" * 64)]
+    pasted = bazel.stanzas(pins[:2])
+    assert bazel.check(pasted, pins) == []
+    assert bazel.check('hub_lock(name = "hub_lock", lock = "//:hubvendor.lock")\n', pins) == []
+    drifted = pasted.replace("a" * 64, "d" * 64).replace(KERAS_DENSE, "https://tfhub.dev/test/other/1")
+    assert bazel.check(drifted, pins) == [
+        f"WORKSPACE: hub_model(name = 'tfhub_test_half_plus_two_1') pins {HALF_PLUS_TWO!r} to sha256 {'d' * 64!r}, "
+        f"hubvendor.lock to {'a' * 64!r}",
+        f"WORKSPACE: no hub_model() for {KERAS_DENSE!r}, which hubvendor.lock pins",
+        "WORKSPACE: hub_model(name = 'tfhub_test_keras_dense_1') declares 'https://tfhub.dev/test/other/1', "
+        "which hubvendor.lock does not pin",
+    ]

@@ -13,6 +13,7 @@ from pathlib import Path
 from support.commands import hubvendor
 from support.server import HALF_PLUS_TWO_HANDLE, HubServer
 
+from hubvendor import download
 from hubvendor.cache import Cache
 from hubvendor.handle import parse
 
@@ -238,9 +239,9 @@ def test_use_mark_is_cheap_and_read_only_caches_still_resolve(hub_server: HubSer
             call(HALF_PLUS_TWO_HANDLE)
         return (time.perf_counter() - started) / n
 
-    assert cache.use(HALF_PLUS_TWO_HANDLE) == entry
+    assert download.ensure(HALF_PLUS_TWO_HANDLE, cache=cache, use=True) == entry
     assert time.time() - os.stat(entry).st_mtime < 60  # marked used
-    overhead = timed(cache.use) - timed(cache.ensure)
+    overhead = timed(lambda h: download.ensure(h, cache=cache, use=True)) - timed(lambda h: download.ensure(h, cache=cache))
     assert overhead < 200e-6, f"use() costs {overhead * 1e6:.0f} µs more than ensure()"
 
     import hubvendor.entry as entry_module
@@ -251,6 +252,30 @@ def test_use_mark_is_cheap_and_read_only_caches_still_resolve(hub_server: HubSer
 
     monkeypatch.setattr(os, "utime", read_only)
     age_before = os.stat(entry).st_mtime
-    assert Cache().use(HALF_PLUS_TWO_HANDLE) == entry
+    assert download.ensure(HALF_PLUS_TWO_HANDLE, use=True) == entry
     assert os.stat(entry).st_mtime == age_before
 
+
+
+def test_a_file_url_cache_dir_is_the_local_directory(hub_server: HubServer, hub_env, tmp_path: Path):
+    """TFHUB_CACHE_DIR=file:///... (tensorflow_hub takes any TensorFlow filesystem URL) names the local path."""
+    local = tmp_path / "file url cache"
+    env = {**hub_env, "TFHUB_CACHE_DIR": local.as_uri()}
+    entry = str(local / SHA1)
+    assert ok("resolve", HALF_PLUS_TWO_HANDLE, env=env).strip() == entry
+    assert Path(entry, "saved_model.pb").is_file() and not Path("file:").exists()
+    assert ok("cache", "dir", env=env).strip() == str(local)
+    assert listing(env)[HALF_PLUS_TWO_HANDLE]["path"] == entry
+    assert ok("fetch", HALF_PLUS_TWO_HANDLE, env=env).strip().endswith(entry)
+    ok("vendor", "-o", str(tmp_path / "vendored"), HALF_PLUS_TWO_HANDLE, env=env)  # builds vendor from it
+    assert (tmp_path / "vendored" / "hubvendor-manifest.json").is_file()
+    assert ok("cache", "list", env=env).splitlines()[-1].startswith("1 entry, ")
+    ok("cache", "prune", "--max-size", "0", "--force", env=env)
+    assert not Path(entry).exists() and hub_server.downloads() == 1
+
+
+def test_sizes_read_as_binary_units():
+    from hubvendor.cacheops import human_size
+
+    assert [human_size(n) for n in (0, 512, 1024, 1536, 10 * 1024**2, 3 * 1024**3)] == [
+        "0 B", "512 B", "1.00 KiB", "1.50 KiB", "10.0 MiB", "3.00 GiB"]

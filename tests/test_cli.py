@@ -105,3 +105,141 @@ def test_data_commands_print_json(hub_server: HubServer, hub_env, tmp_path: Path
     assert resolved == {HALF_PLUS_TWO_HANDLE: fetched[0]["path"]}
     written = json.loads(hubvendor("vendor", "--json", "-o", str(tmp_path / "v"), HALF_PLUS_TWO_HANDLE, env=hub_env).stdout)
     assert written["format"] == manifest.FORMAT and list(written["models"]) == [HALF_PLUS_TWO_HANDLE]
+
+
+# -- issue 12: an output is replaced only if absent, empty or hubvendor's own --------------------
+
+def _tree(path: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(path)): p.read_bytes() if p.is_file() else b"<dir>" for p in sorted(path.rglob("*"))}
+
+
+def _one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr, result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("target", [".", "..", "project", "notes.txt", "link"])
+def test_vendor_refuses_to_replace_what_it_did_not_write(target, hub_server: HubServer, hub_env, tmp_path: Path):
+    work = tmp_path / "work"
+    (work / "project" / "src").mkdir(parents=True)
+    (work / "project" / "pyproject.toml").write_text("[project]\nname = 'mine'\n")
+    (work / "project" / "src" / "app.py").write_text("print('precious')\n")
+    (work / "notes.txt").write_text("do not lose me\n")
+    (work / "link").symlink_to(work / "project")
+    before = _tree(tmp_path)
+    result = subprocess.run([sys.executable, "-m", "hubvendor", "vendor", "-o", target, HALF_PLUS_TWO_HANDLE],
+                            cwd=work / "project" if target in (".", "..") else work, env=hub_env,
+                            capture_output=True, text=True, timeout=120)
+    _one_line_error(result, "refusing to replace" if target != "link" else "symbolic link")
+    assert _tree(tmp_path) == before  # nothing moved aside, nothing staged, nothing downloaded into the cache
+    assert hub_server.downloads() == 0
+
+
+def test_vendor_replaces_an_empty_directory_and_its_own_output(hub_server: HubServer, hub_env, tmp_path: Path):
+    out = tmp_path / "empty"
+    out.mkdir()
+    assert hubvendor("vendor", "-o", str(out), HALF_PLUS_TWO_HANDLE, env=hub_env).returncode == 0
+    assert (out / manifest.FILENAME).is_file()
+    (out / "models" / "extra-user-file").write_text("x")  # still hubvendor's output (it has the manifest)
+    assert hubvendor("vendor", "-o", str(out), HALF_PLUS_TWO_HANDLE, env=hub_env).returncode == 0
+    assert not (out / "models" / "extra-user-file").exists()
+
+
+def test_bazel_output_replaces_only_its_own_file(tmp_path: Path):
+    from hubvendor import lockfile
+    from hubvendor.commands.bazel import HEADER
+
+    lock = tmp_path / "hubvendor.lock"
+    lockfile.write(lock, lockfile.Lock([lockfile.LockedModel(
+        HALF_PLUS_TWO_HANDLE, HALF_PLUS_TWO_HANDLE, HALF_PLUS_TWO_HANDLE + "?tf-hub-format=compressed",
+        "a" * 64, 1, "sha256:" + "b" * 64)]))
+    workspace = tmp_path / "WORKSPACE"
+    workspace.write_text('workspace(name = "mine")\n')
+    result = hubvendor("bazel", "--lock", str(lock), "-o", str(workspace))
+    _one_line_error(result, str(workspace), "not written by hubvendor")
+    assert workspace.read_text() == 'workspace(name = "mine")\n'
+    generated = tmp_path / "models.bzl"
+    for _ in range(2):  # absent, then its own output
+        assert hubvendor("bazel", "--lock", str(lock), "-o", str(generated)).returncode == 0
+    assert generated.read_text().startswith(HEADER)
+    assert sorted(os.listdir(tmp_path)) == ["WORKSPACE", "hubvendor.lock", "models.bzl"]
+
+
+# -- issue 12 / 13: arguments ---------------------------------------------------------------------
+
+def test_non_utf8_arguments_are_one_line_errors(tmp_path: Path):
+    bad = os.fsdecode(b"http://h/\xff")
+    for args in (("resolve", bad), ("which", bad), ("fetch", bad), ("vendor", "-o", str(tmp_path / "v"), bad),
+                 ("cache", "rm", bad), ("lock", "--project", bad), ("bazel", "--lock", bad)):
+        result = subprocess.run([os.fsencode(sys.executable), b"-m", b"hubvendor", *map(os.fsencode, args)],
+                                capture_output=True, text=True, timeout=120)
+        _one_line_error(result, "http://h/\\xff", "not valid UTF-8")
+    assert not (tmp_path / "v").exists()
+
+
+@pytest.mark.parametrize("option", ["--debug", "--version"])
+def test_global_options_after_the_command(option):
+    for args in ((option, "cache", "dir"), ("cache", option, "dir"), ("cache", "dir", option)):
+        result = hubvendor(*args)
+        assert result.returncode == 0, (args, result.stderr)
+        if option == "--version":
+            assert result.stdout.startswith("hubvendor "), args
+    failing = hubvendor("resolve", "https://tfhub.dev/google/nnlm", "--debug")
+    assert failing.returncode == 1 and "Traceback" in failing.stderr
+
+
+@pytest.mark.parametrize("written, meant", [
+    ("tfhub.dev/google/nnlm-en-dim50/2", "https://tfhub.dev/google/nnlm-en-dim50/2"),
+    ("www.kaggle.com/models/google/nnlm/tensorFlow2/en-dim50/1", "https://www.kaggle.com/models/google/nnlm/tensorFlow2/en-dim50/1"),
+    ("google/nnlm/tensorFlow2/en-dim50/1", "kaggle://google/nnlm/tensorFlow2/en-dim50/1"),
+    ("keras/bert/keras/bert_base_en", "kaggle://keras/bert/keras/bert_base_en"),
+])
+def test_handles_without_a_scheme_get_a_hint(written, meant, tmp_path: Path):
+    for args in (("resolve", written), ("which", written), ("fetch", written), ("vendor", "-o", "out", written)):
+        result = subprocess.run([sys.executable, "-m", "hubvendor", *args], cwd=tmp_path, capture_output=True,
+                                text=True, timeout=120)
+        _one_line_error(result, repr(written), f"write {meant!r}")
+    (tmp_path / "tfhub.dev" / "google" / "nnlm-en-dim50" / "2").mkdir(parents=True)  # a real path stays a path
+    assert "write" not in hubvendor("which", str(tmp_path / "tfhub.dev/google/nnlm-en-dim50/2")).stderr
+
+
+# -- issue 13: one rule for recorded URLs ----------------------------------------------------------
+
+def test_recorded_urls_are_canonical_never_the_mirror_or_the_storage_redirect(model_root, tmp_path: Path):
+    from support.server import write_mirror_config
+
+    from hubvendor import lockfile
+
+    canonical = HALF_PLUS_TWO_HANDLE + "?tf-hub-format=compressed"
+    with HubServer(model_root, redirect=True) as server:
+        cache = tmp_path / "cache"
+        env = {k: v for k, v in os.environ.items() if k != "HUBVENDOR_PATH"}
+        env.update(TFHUB_CACHE_DIR=str(cache),
+                   HUBVENDOR_DOWNLOADER_CONFIG=str(write_mirror_config(tmp_path / "m.cfg", server.url)))
+        out = tmp_path / "v"
+        assert hubvendor("vendor", "-o", str(out), HALF_PLUS_TWO_HANDLE, env=env).returncode == 0
+        assert manifest.read(str(out / manifest.FILENAME)).models[HALF_PLUS_TWO_HANDLE].url == canonical
+        fetched = json.loads(hubvendor("fetch", "--json", HALF_PLUS_TWO_HANDLE, env=env).stdout)
+        assert fetched[0]["url"] == canonical
+
+        direct = f"{server.url}/test/half_plus_two/1"  # no mirror: the download ends at the storage redirect
+        (tmp_path / "pyproject.toml").write_text(f"[tool.hubvendor]\nmodels = [{direct!r}]\n")
+        assert hubvendor("lock", "--project", str(tmp_path), env=env).returncode == 0
+        assert lockfile.load(tmp_path / "hubvendor.lock").models[0].url == direct + "?tf-hub-format=compressed"
+        assert server.stats()["redirects"] >= 2
+
+
+def test_the_doctor_sample_in_docs_is_real_output(tmp_path: Path):
+    """docs/operations.md shows `hubvendor doctor` as it prints: same checks, statuses and order."""
+    text = (Path(__file__).parent.parent / "docs" / "operations.md").read_text(encoding="utf-8")
+    sample = text.split("$ hubvendor doctor\n", 1)[1].split("```", 1)[0].splitlines()
+    (tmp_path / "dl.cfg").write_text("rewrite tfhub.dev/(.*) 127.0.0.1:8000/$1\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HUBVENDOR_", "TFHUB_"))}
+    env.update(TFHUB_CACHE_DIR=str(tmp_path / "cache"), HUBVENDOR_DOWNLOADER_CONFIG=str(tmp_path / "dl.cfg"))
+    result = hubvendor("doctor", env=env)
+    shown = [line.split(":", 1)[0] for line in sample if line.startswith("[") and not line.startswith("[exit")]
+    real = [line.split(":", 1)[0] for line in result.stdout.splitlines() if line.startswith("[")]
+    assert real == shown, result.stdout
+    assert sample[-2:] == [result.stdout.splitlines()[-1], f"[exit {result.returncode}]"]

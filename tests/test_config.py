@@ -67,6 +67,13 @@ def test_no_table(tmp_path):
         ("models = []\nmax-model-size = 'big'\n", "max-model-size = 'big'"),
         ("models = []\njobs = 0\n", "jobs = 0: expected a positive integer"),
         ("models = []\nlock-file = '/abs'\n", "lock-file = '/abs'"),
+        # issue 12: one rule for lock-file and models-dir (relative, no '..', no control characters)
+        ("models = []\nlock-file = '../../x.lock'\n", "lock-file = '../../x.lock'"),
+        ("models = []\nlock-file = 'locks/../../x.lock'\n", "lock-file = 'locks/../../x.lock'"),
+        ("models = []\nlock-file = \"x\\u0000.lock\"\n", "lock-file = 'x\\x00.lock'"),
+        ("models = []\nlock-file = 'a\\b.lock'\n", "lock-file = 'a\\\\b.lock'"),
+        ("models = []\nmodels-dir = \"m\\u0000\"\n", "models-dir = 'm\\x00'"),
+        ("models = []\nlock-file = ''\n", "lock-file = ''"),
     ],
 )
 def test_invalid(tmp_path, body, fragment):

@@ -151,3 +151,36 @@ def test_read_only_cache_is_a_problem_online_and_a_warning_offline(tmp_path, mon
     monkeypatch.setenv("HUBVENDOR_OFFLINE", "1")
     (check,) = doctor.check_cache()
     assert check.status == "warning"
+
+
+def test_uv_venv_without_pkg_resources_is_a_problem_with_the_fix(tmp_path):
+    """A real `uv venv` installs no setuptools; tensorflow_hub 0.16 then fails at import, and doctor says why."""
+    import sysconfig
+
+    packages = tmp_path / "packages"  # this environment's packages, setuptools (pkg_resources) left out
+    packages.mkdir()
+    for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
+        if not entry.name.startswith(("setuptools", "pkg_resources", "_distutils_hack")) and entry.suffix != ".pth":
+            (packages / entry.name).symlink_to(entry)
+    venv = tmp_path / "uv-venv"
+    subprocess.run(["uv", "venv", "-q", "--python", getattr(sys, "_base_executable", sys.executable), str(venv)],
+                   check=True, capture_output=True, timeout=120)
+    python = venv / "bin" / "python"
+    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             check=True, capture_output=True, text=True).stdout.strip()
+    Path(purelib, "_packages.pth").write_text(f"{packages}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HUBVENDOR_", "PYTHON"))}
+    env.update(HUBVENDOR_AUTOLOAD="0", TFHUB_CACHE_DIR=str(tmp_path / "cache"))
+
+    broken = subprocess.run([python, "-c", "import tensorflow_hub"], env=dict(env, TF_CPP_MIN_LOG_LEVEL="3"),
+                            capture_output=True, text=True, timeout=300)
+    assert broken.returncode != 0 and "No module named 'pkg_resources'" in broken.stderr
+
+    result = subprocess.run([python, "-m", "hubvendor", "doctor", "--json"], env=env, capture_output=True, text=True,
+                            timeout=120)
+    report = json.loads(result.stdout)
+    assert result.returncode == 1, report
+    check = problems(report)["pkg_resources"]
+    assert "tensorflow_hub 0.16" in check["detail"] and "pkg_resources" in check["detail"]
+    assert 'setuptools<81' in check["fix"] and "uv pip install" in check["fix"]
+    assert "pkg_resources" not in problems(run_doctor({**env, "PATH": os.environ["PATH"]})[1])

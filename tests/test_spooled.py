@@ -82,7 +82,7 @@ def test_corrupt_and_hostile_archives_are_rejected(tmp_path: Path) -> None:
 )
 def test_inflate_choice(monkeypatch: pytest.MonkeyPatch, mode: str, size: int, cpus: int, expected: bool) -> None:
     monkeypatch.setenv("HUBVENDOR_INFLATE", mode)
-    monkeypatch.setattr(archive, "_cpu_count", lambda: cpus)
+    monkeypatch.setattr(archive, "cpu_count", lambda: cpus)
     assert archive.parallel_inflate(size) is expected
     assert archive.parallel_inflate(None) is False
 

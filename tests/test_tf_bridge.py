@@ -274,3 +274,125 @@ def test_load_without_colab_passes_no_options_and_rejects_non_models(model_root,
     assert isinstance(caught.value, ValueError) and str(tmp_path) in str(caught.value)
     with pytest.raises(ValueError, match="expected a string"):
         hubvendor.load(42)
+
+
+# -- one HUBVENDOR_AUTOLOAD rule; stepping aside; interpreters that skip .pth files ---------------------
+
+AUTOLOAD_VALUES = [None, "", "0", "1", "false", "no", "off", "true", " OFF ", "Yes", "maybe"]
+AGREE = """
+import json, os, sys
+armed = any(type(f).__name__ == "_TensorflowHubHook" for f in sys.meta_path)
+from hubvendor import _autoload
+from hubvendor.commands import doctor
+(check,) = doctor.check_autoload()
+print(json.dumps({"armed": armed, "setting": _autoload.setting(os.environ.get("HUBVENDOR_AUTOLOAD")),
+                  "doctor": [check.status, check.detail]}))
+"""
+
+
+@pytest.mark.parametrize("value", AUTOLOAD_VALUES, ids=lambda v: "unset" if v is None else repr(v))
+def test_autoload_values_mean_the_same_to_the_hook_and_doctor(autoload_python, value):
+    env = {k: v for k, v in os.environ.items() if k != "HUBVENDOR_AUTOLOAD"}
+    if value is not None:
+        env["HUBVENDOR_AUTOLOAD"] = value
+    out = last_json(run_python(autoload_python, AGREE, env))
+    status, detail = out["doctor"]
+    off = value is not None and value.strip().lower() in ("0", "false", "no", "off")
+    assert out["setting"] is (False if off else None if value == "maybe" else True)
+    assert out["armed"] is not off  # an invalid value keeps the default (on); doctor flags it
+    if off:
+        assert status == "ok" and ": off" in detail
+    elif value == "maybe":
+        assert status == "problem" and "'maybe'" in detail and "treats it as on" in detail
+    else:
+        assert status == "ok" and detail.startswith("on: ")
+
+
+def test_empty_autoload_value_registers_as_doctor_says(autoload_python, hub_env):
+    code = "import json, tensorflow_hub\nfrom hubvendor import tf\nprint(json.dumps(tf.registered(tensorflow_hub.registry)))"
+    assert last_json(run_python(autoload_python, code, dict(hub_env, HUBVENDOR_AUTOLOAD=""))) is True
+    assert last_json(run_python(autoload_python, code, dict(hub_env, HUBVENDOR_AUTOLOAD="off"))) is False
+
+
+STEP_ASIDE = """
+import json, os
+import tensorflow as tf, tensorflow_hub as hub
+from tensorflow_hub import uncompressed_module_resolver as theirs
+asked = []
+def request_gcs_location(self, url):  # as tensorflow_hub's own tests patch it
+    asked.append(url)
+    return {model!r}
+theirs.HttpUncompressedFileResolver._request_gcs_location = request_gcs_location
+out = {{}}
+def attempt(name, **env):
+    os.environ.update(env)
+    before = len(asked)
+    try:
+        out[name] = [hub.resolve({handle!r}), len(asked) > before]
+    except Exception as exc:
+        out[name] = [type(exc).__name__ + ": " + str(exc), len(asked) > before]
+    for key in env:
+        del os.environ[key]
+attempt("nothing to add")
+attempt("offline", HUBVENDOR_OFFLINE="1")
+attempt("rewritten", HUBVENDOR_DOWNLOADER_CONFIG={config!r})
+attempt("vendored", HUBVENDOR_PATH={vendored!r})
+out["value"] = hub.load({handle!r})(tf.constant([2.0])).numpy().tolist()
+print(json.dumps(out))
+"""
+
+
+def test_uncompressed_with_nothing_to_add_is_left_to_tensorflow_hub(autoload_python, hub_server, hub_env, model_root, tmp_path):
+    handle = f"https://tfhub.dev/{HALF_PLUS_TWO}"
+    model = str(model_root / HALF_PLUS_TWO)
+    vendored = tmp_path / "vendored"
+    subprocess.run([sys.executable, "-m", "hubvendor", "vendor", "--output", str(vendored), handle], env=hub_env,
+                   check=True, capture_output=True)
+    hub_server.reset()
+    env = {k: v for k, v in hub_env.items() if k not in ("HUBVENDOR_DOWNLOADER_CONFIG", "HUBVENDOR_OFFLINE")}
+    env["TFHUB_MODEL_LOAD_FORMAT"] = "UNCOMPRESSED"
+    code = STEP_ASIDE.format(model=model, handle=handle, config=hub_env["HUBVENDOR_DOWNLOADER_CONFIG"], vendored=str(vendored))
+
+    out = last_json(run_python(autoload_python, code, env))
+
+    assert out["nothing to add"] == [model, True]  # tensorflow_hub's resolver (as patched) answered
+    assert out["value"] == [3.0]
+    location, asked = out["offline"]
+    assert not asked and location.startswith("OfflineError: ") and "HUBVENDOR_OFFLINE" in location
+    assert out["rewritten"][1] is False and Path(out["rewritten"][0]).resolve() == (model_root / HALF_PLUS_TWO).resolve()
+    assert out["vendored"][1] is False and Path(out["vendored"][0]).is_relative_to(vendored)
+    assert hub_server.stats()["uncompressed_requests"] == 1  # only the rewritten attempt asked hubvendor's way
+
+
+def test_without_pth_processing_install_finds_runfiles_models_first(tmp_path, model_root):
+    """As under rules_python: hubvendor importable, its .pth never processed; hubvendor.install() bridges.
+
+    Bazel runfiles (a fake tree laid out as Bazel does) carry one model for the handle, an installed
+    wheel's manifest on sys.path another: the program's own runfiles win.
+    """
+    from support.venvs import venv_seeing
+
+    python = venv_seeing(tmp_path / "venv", Path(sysconfig.get_paths()["purelib"]))
+    handle = "https://tfhub.dev/test/bazel_precedence/1"
+    runfiles = tmp_path / "app.runfiles"
+    (runfiles / "ws").mkdir(parents=True)
+    (runfiles / "hub_model").symlink_to(model_root / HALF_PLUS_TWO)
+    runfiles_manifest = {"format": "hubvendor-manifest/1", "models": {handle: {"handle": handle, "runfiles_path": "hub_model"}}}
+    (runfiles / "ws" / "models.hubvendor.json").write_text(json.dumps(runfiles_manifest))
+    wheel_site = tmp_path / "site"
+    (wheel_site / "hubvendor.d").mkdir(parents=True)
+    wheel_manifest = {"format": "hubvendor-manifest/1", "models": {handle: {"handle": handle, "path": str(model_root / TF1_MODULE)}}}
+    (wheel_site / "hubvendor.d" / "other.json").write_text(json.dumps(wheel_manifest))
+    code = f"""
+import json, sys
+hook_ran = "hubvendor._autoload" in sys.modules
+sys.path.append({str(wheel_site)!r})
+import hubvendor
+hubvendor.install()  # before tensorflow_hub: arms the import hook
+import tensorflow as tf, tensorflow_hub as hub
+print(json.dumps([hub.resolve({handle!r}), hub.load({handle!r})(tf.constant([2.0])).numpy().tolist(), hook_ran]))
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HUBVENDOR_", "RUNFILES_", "TFHUB_"))}
+    env.update(RUNFILES_DIR=str(runfiles), HUBVENDOR_OFFLINE="1", TFHUB_CACHE_DIR=str(tmp_path / "cache"))
+    location, value, hook_ran = last_json(run_python(str(python), code, env))
+    assert not hook_ran and location == str(runfiles / "hub_model") and value == [3.0]

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import shutil
 import sys
+import tarfile
 import textwrap
 import zipfile
 from pathlib import Path
@@ -203,8 +205,9 @@ def test_lock_mismatch_fails_and_leaves_no_wheel(backend, tmp_path, hub_server, 
     (Path(hub_env["TFHUB_CACHE_DIR"])).rename(tmp_path / "old-cache")  # force a real download too
     result = build_wheel(project, tmp_path / "out", hub_env, wheelhouse, check=False)
     assert result.returncode != 0
-    error = next(line for line in result.stdout.splitlines() if line.strip().startswith("hubvendor.errors."))
+    error = next(line for line in result.stdout.splitlines() if line.strip().startswith("hubvendor: error: "))
     assert HALF in error and wrong in error and real.sha256 in error, error
+    assert "Traceback" not in result.stdout, "hubvendor's own errors end the build in one line"
     assert not list(tmp_path.glob("out/*.whl"))
 
 
@@ -216,9 +219,88 @@ def test_locked_requires_every_handle_pinned(how, tmp_path, hub_server, hub_env,
     project = write_project(tmp_path / "proj", "strict-app", "hatchling", [HALF], keras=False, extra=extra)
     result = build_wheel(project, tmp_path / "out", env, wheelhouse, check=False)
     assert result.returncode != 0
-    assert f"handle {HALF!r} is not pinned and locking is required" in result.stdout
+    assert f"{project / 'hubvendor.lock'}: missing, and locking is required" in result.stdout
     assert hub_server.downloads() == 0
     assert not list(tmp_path.glob("out/*.whl"))
+
+
+def test_locked_with_a_handle_missing_from_the_lock(tmp_path, hub_server, hub_env, wheelhouse):
+    project = write_project(tmp_path / "proj", "strict-app", "setuptools", [HALF], keras=False)
+    lock(project, hub_env)
+    text = (project / "pyproject.toml").read_text()
+    (project / "pyproject.toml").write_text(text.replace(f'"{HALF}",', f'"{HALF}",\n  "{KERAS}",') + "locked = true\n")
+    downloads = hub_server.downloads("test/keras_dense/1")
+    result = build_wheel(project, tmp_path / "out", hub_env, wheelhouse, check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stdout
+    assert f"handle {KERAS!r} is not pinned and locking is required" in result.stdout
+    assert hub_server.downloads("test/keras_dense/1") == downloads
+    assert not list(tmp_path.glob("out/*.whl"))
+
+
+def front_end_env(env: dict[str, str], wheelhouse: Path) -> dict[str, str]:
+    """``env`` with pip (and uv) taking build requirements from the local wheelhouse only."""
+    return dict(env, PIP_NO_INDEX="1", PIP_FIND_LINKS=str(wheelhouse), UV_NO_INDEX="1", UV_FIND_LINKS=str(wheelhouse),
+                UV_CACHE_DIR=str(wheelhouse.parent / "uv-cache"), PIP_NO_CACHE_DIR="1")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_python_m_build_sdist_then_wheel_vendors_the_locked_models(backend, tmp_path, hub_server, hub_env, wheelhouse):
+    """Issue 13: the sdist carries hubvendor.lock, so ``locked = true`` wheels built from it vendor the pins."""
+    project = write_project(tmp_path / "proj", "sdist-app", backend, [HALF, KERAS], keras=True, extra="locked = true\n")
+    if backend == "hatchling":  # a usual narrowing of hatchling's sdist, which then leaves the lock out
+        with open(project / "pyproject.toml", "a") as f:
+            f.write('\n[tool.hatch.build.targets.sdist]\ninclude = ["src"]\n')
+    lock(project, hub_env)
+    env = front_end_env(hub_env, wheelhouse)
+    run([sys.executable, "-m", "build", "--outdir", str(tmp_path / "dist"), str(project)], env=env)
+    (sdist,) = (tmp_path / "dist").glob("*.tar.gz")
+    with tarfile.open(sdist) as tar:
+        assert any(name.endswith("/hubvendor.lock") and name.count("/") == 1 for name in tar.getnames())
+    (built,) = (tmp_path / "dist").glob("*.whl")
+    check_wheel(built, "sdist_app")
+    build_wheel(sdist, tmp_path / "pip", hub_env, wheelhouse)
+    (piped,) = (tmp_path / "pip").glob("*.whl")
+    assert built.read_bytes() == piped.read_bytes()
+    uv = shutil.which("uv") or shutil.which("uv", path=os.path.dirname(sys.executable))
+    if uv:
+        run([uv, "build", "--out-dir", str(tmp_path / "uv"), str(project)], env=env)
+        (uv_wheel,) = (tmp_path / "uv").glob("*.whl")
+        check_wheel(uv_wheel, "sdist_app")
+        assert uv_wheel.read_bytes() == piped.read_bytes(), "uv build and pip wheel --no-deps of the sdist differ"
+
+
+@pytest.mark.parametrize("front_end", ["pip", "build", "uv"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_build_without_the_lock_says_it_is_missing_in_one_line(backend, front_end, tmp_path, hub_server, hub_env,
+                                                                 wheelhouse):
+    """The error reads like the CLI's under every front-end: one ``hubvendor: error:`` line, no traceback."""
+    project = write_project(tmp_path / "proj", "nolock-app", backend, [HALF], keras=False, extra="locked = true\n")
+    env = front_end_env(hub_env, wheelhouse)
+    out = str(tmp_path / "out")
+    uv = shutil.which("uv", path=os.path.dirname(sys.executable)) or shutil.which("uv")
+    if front_end == "uv" and uv is None:
+        pytest.skip("uv is not installed")
+    command = {
+        "pip": [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", out, str(project)],
+        "build": [sys.executable, "-m", "build", "--wheel", "--outdir", out, str(project)],
+        "uv": [uv, "build", "--wheel", "--out-dir", out, str(project)],
+    }[front_end]
+    result = run(command, env=env, check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stdout, result.stdout
+    (line,) = [line.strip() for line in result.stdout.splitlines() if line.strip().startswith("hubvendor: error: ")]
+    assert line.startswith(f"hubvendor: error: {project / 'hubvendor.lock'}: missing, and locking is required"), line
+    assert hub_server.downloads() == 0
+    assert not list(tmp_path.glob("out/*.whl"))
+
+
+def test_hatch_clean_removes_the_editable_staging_dir(tmp_path):
+    project = write_project(tmp_path / "proj", "clean-app", "hatchling", [HALF], keras=False)
+    staged = project / "build" / "hubvendor" / "clean_app" / "models"
+    staged.mkdir(parents=True)
+    (staged / "x").write_text("x")
+    code = "from hatchling.builders.wheel import WheelBuilder; list(WheelBuilder('.').build(directory='dist', clean_only=True))"
+    run([sys.executable, "-c", code], cwd=project)
+    assert not (project / "build" / "hubvendor" / "clean_app").exists()
 
 
 def test_two_wheels_side_by_side_then_uninstall_one(tmp_path, hub_server, hub_env, wheelhouse, tf_base):
@@ -308,7 +390,7 @@ def small_wheel(path: Path, metadata: str = "Metadata-Version: 2.1\nName: w\nVer
     ],
 )
 def test_add_requirement(metadata, added):
-    from hubvendor.build.wheel import add_requirement
+    from hubvendor.integrations.wheel import add_requirement
 
     out = add_requirement(metadata.encode(), "hubvendor>=0.1.0", "hubvendor").decode()
     assert ("Requires-Dist: hubvendor>=0.1.0" in out) is added
@@ -316,7 +398,7 @@ def test_add_requirement(metadata, added):
 
 
 def test_rewrite_is_reproducible_and_honours_source_date_epoch(tmp_path, monkeypatch):
-    from hubvendor.build.wheel import ExtraFile, rewrite, tree_files
+    from hubvendor.integrations.wheel import ExtraFile, rewrite, tree_files
 
     model = tmp_path / "model"
     (model / "variables").mkdir(parents=True)
@@ -339,7 +421,7 @@ def test_rewrite_is_reproducible_and_honours_source_date_epoch(tmp_path, monkeyp
 
 
 def test_rewrite_failure_keeps_original(tmp_path):
-    from hubvendor.build.wheel import ExtraFile, rewrite
+    from hubvendor.integrations.wheel import ExtraFile, rewrite
     from hubvendor.errors import ConfigError
 
     path = small_wheel(tmp_path / "w.whl")
@@ -362,3 +444,37 @@ def test_size_limit_fails_the_build(tmp_path, hub_server, hub_env, wheelhouse):
     assert result.returncode != 0
     assert f"[tool.hubvendor] max-model-size = 1024: {HALF} unpacks to " in result.stdout
     assert not list(tmp_path.glob("out/*.whl"))
+
+
+def test_the_front_end_recipe_in_docs_wheels_md_runs_as_printed(tmp_path, hub_server, hub_env, wheelhouse):
+    """docs/wheels.md's tested block, run by bash exactly as printed in a fresh hatchling project."""
+    text = (REPO / "docs" / "wheels.md").read_text()
+    marker = text.index("<!-- tested: wheels-recipe")
+    block = text[text.index("```sh\n", marker) + len("```sh\n"):]
+    block = block[: block.index("```")]
+    project = write_project(tmp_path / "proj", "recipe-app", "hatchling", [HALF, KERAS], keras=True,
+                            extra="locked = true\n")
+    lock(project, hub_env)
+    (project / "wheelhouse").symlink_to(wheelhouse)
+    env = {k: v for k, v in hub_env.items() if not k.startswith(("PIP_", "UV_"))}
+    env["PATH"] = f"{os.path.dirname(sys.executable)}{os.pathsep}{env.get('PATH', '')}"
+    env["UV_CACHE_DIR"] = str(tmp_path / "uv-cache")  # keep uv's cache out of the user's home
+    run(["bash", "-euo", "pipefail", "-c", block], env=env, cwd=project)
+    wheels = [next((project / "dist" / d).glob("*.whl")) for d in ("pip", "build", "uv")]
+    for built in wheels:
+        check_wheel(built, "recipe_app")
+    assert wheels[0].read_bytes() == wheels[1].read_bytes() == wheels[2].read_bytes()
+
+
+def test_the_example_lock_matches_the_models_the_repo_serves(tmp_path):
+    """examples/pip_app/hubvendor.lock pins the committed archives of examples/bazel_app/models/."""
+    example = REPO / "examples" / "pip_app"
+    project = tmp_path / "pip_app"
+    shutil.copytree(example, project, ignore=shutil.ignore_patterns("dist", "build"))
+    with HubServer(REPO / "examples" / "bazel_app" / "models", test_controls=False) as server:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HUBVENDOR_", "TFHUB_"))}
+        env.update(HUBVENDOR_DOWNLOADER_CONFIG=str(write_mirror_config(tmp_path / "mirror.cfg", server.url)),
+                   TFHUB_CACHE_DIR=str(tmp_path / "cache"))
+        result = run([sys.executable, "-m", "hubvendor", "lock", "--check", "--verify", "--project", str(project)],
+                     env=env, check=False)
+    assert result.returncode == 0, result.stdout

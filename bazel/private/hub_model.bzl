@@ -1,6 +1,6 @@
 """The `hub_model` repository rule: one TF Hub model, downloaded as its compressed archive."""
 
-load(":handle.bzl", "compressed_url", "normalise")
+load(":handle.bzl", "compressed_url", "parse_handle")
 
 _MODEL_DIR = "model"
 _HEX = "0123456789abcdef"
@@ -17,6 +17,7 @@ hub_model_files(
     srcs = glob(["{model_dir}/**"]),
     handle = {handle_literal},
     key = {key_literal},
+    model_dir = "{model_dir}",
     sha256 = {sha256_literal},
     url = {url_literal},
 )
@@ -30,35 +31,80 @@ alias(
 def _check_attributes(rctx):
     """Fails, naming the handle, on malformed checksums; returns the normalised key."""
     handle = rctx.attr.handle
-    key = normalise(handle)
+    parsed = parse_handle(handle)
+    if parsed.error:
+        fail("hub_model(name = %r): %s" % (rctx.name, parsed.error))
+    if not parsed.compressed_url and not rctx.attr.urls:
+        fail("hub_model(name = %r, handle = %r): a Kaggle handle without a version cannot be downloaded; pin it with `hubvendor lock`" % (rctx.name, handle))
+    key = parsed.key
     sha256 = rctx.attr.sha256
     if sha256 and (len(sha256) != 64 or [c for c in sha256.elems() if c not in _HEX]):
         fail("hub_model(name = %r, handle = %r): sha256 must be 64 lowercase hex digits, got %r" % (rctx.name, handle, sha256))
     integrity = rctx.attr.integrity
     if integrity and not integrity.startswith(_INTEGRITY_PREFIXES):
         fail("hub_model(name = %r, handle = %r): integrity must be a Subresource Integrity value (sha256-..., sha384-... or sha512-...), got %r" % (rctx.name, handle, integrity))
+    digest = rctx.attr.tree_digest
+    if digest and (not digest.startswith("sha256:") or len(digest) != 71 or [c for c in digest[7:].elems() if c not in _HEX]):
+        fail("hub_model(name = %r, handle = %r): tree_digest must be sha256:<64 lowercase hex digits>, got %r" % (rctx.name, handle, digest))
     for url in rctx.attr.urls:
         if not url.startswith(("http://", "https://", "file://")):
             fail("hub_model(name = %r, handle = %r): urls entry %r is not an http(s) or file URL" % (rctx.name, handle, url))
-    return key
+    return parsed
 
-def _hub_model_impl(rctx):
-    handle = rctx.attr.handle
-    key = _check_attributes(rctx)
-    urls = rctx.attr.urls or [compressed_url(handle)]
-    result = rctx.download_and_extract(
+def _interpreter(rctx):
+    """$HUBVENDOR_PYTHON, else python3 on PATH: the interpreter with hubvendor (as for @hubvendor_python)."""
+    python = rctx.os.environ.get("HUBVENDOR_PYTHON", "") or rctx.which("python3")
+    if not python:
+        fail("hub_model(name = %r): tree_digest needs a Python interpreter with hubvendor installed: set HUBVENDOR_PYTHON (--repo_env=HUBVENDOR_PYTHON=...)" % rctx.name)
+    return str(python)
+
+def _download_and_check(rctx, urls, key):
+    """Downloads the archive, then extracts it with hubvendor's archive policy and checks its tree digest."""
+    archive = "archive.download"
+    result = rctx.download(
         url = urls,
-        output = _MODEL_DIR,
+        output = archive,
         sha256 = rctx.attr.sha256,
         integrity = rctx.attr.integrity,
-        type = "tar.gz",
         canonical_id = key,
         allow_fail = True,
     )
     if not result.success:
+        return result
+    check = rctx.execute([
+        _interpreter(rctx), "-m", "hubvendor.bazel", "extract", archive, _MODEL_DIR,
+        "--handle", rctx.attr.handle, "--tree-digest", rctx.attr.tree_digest,
+    ], timeout = 3600)
+    rctx.delete(archive)
+    if check.return_code != 0:
+        lines = (check.stderr or check.stdout).strip().split("\n")
+        fail("hub_model(name = %r, handle = %r): %s" % (rctx.name, rctx.attr.handle, lines[-1]))
+    return result
+
+def _hub_model_impl(rctx):
+    handle = rctx.attr.handle
+    parsed = _check_attributes(rctx)
+    key = parsed.key
+    urls = rctx.attr.urls or [compressed_url(handle)]
+    if rctx.attr.tree_digest:
+        result = _download_and_check(rctx, urls, key)
+    else:
+        result = rctx.download_and_extract(
+            url = urls,
+            output = _MODEL_DIR,
+            sha256 = rctx.attr.sha256,
+            integrity = rctx.attr.integrity,
+            type = "tar.gz",
+            canonical_id = key,
+            allow_fail = True,
+        )
+    if not result.success:
         fail("hub_model(name = %r, handle = %r): could not download or verify %s (the checksum, the URL or the downloader config is wrong; Bazel's message is above)" % (rctx.name, handle, " or ".join(urls)))
     model = rctx.path(_MODEL_DIR)
-    if not model.get_child("saved_model.pb").exists and not model.get_child("saved_model.pbtxt").exists:
+    if parsed.kind == "kaggle":
+        if not model.readdir():
+            fail("hub_model(name = %r, handle = %r): the archive from %s is empty" % (rctx.name, handle, urls[0]))
+    elif not model.get_child("saved_model.pb").exists and not model.get_child("saved_model.pbtxt").exists:
         fail("hub_model(name = %r, handle = %r): the archive from %s holds no saved_model.pb or saved_model.pbtxt at its top level" % (rctx.name, handle, urls[0]))
 
     rctx.file("WORKSPACE", "workspace(name = %r)\n" % rctx.name)
@@ -73,7 +119,8 @@ def _hub_model_impl(rctx):
         url_literal = repr(urls[0]),
     ))
     if rctx.attr.sha256 or rctx.attr.integrity:
-        return None
+        # Bazel 8.3+: the repo contents cache may then share this repository across workspaces.
+        return rctx.repo_metadata(reproducible = True) if hasattr(rctx, "repo_metadata") else None
 
     # Unpinned: like http_archive, Bazel then prints the attributes to pin
     # ("... can be obtained by modifying arguments sha256 = ...").
@@ -104,8 +151,10 @@ runfiles, plus a hubvendor manifest so that a py_binary depending on it resolves
         ),
         "sha256": attr.string(doc = "SHA-256 of the compressed archive (as in hubvendor.lock). Unpinned builds print it."),
         "integrity": attr.string(doc = "Subresource Integrity checksum of the archive, as an alternative to sha256."),
+        "tree_digest": attr.string(doc = "The lock's tree digest (sha256:...): extract with hubvendor's archive policy through $HUBVENDOR_PYTHON and check it. hub_lock() sets it."),
         "urls": attr.string_list(
             doc = "Archive URLs to try instead of the one derived from the handle (rarely needed: prefer a downloader config).",
         ),
     },
+    environ = ["HUBVENDOR_PYTHON"],
 )

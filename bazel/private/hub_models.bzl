@@ -38,18 +38,27 @@ def _write_manifest(ctx, models):
     }) + "\n")
     return manifest
 
-def _hub_model_files_impl(ctx):
+def _model_root(ctx):
+    """Runfiles path of the model directory: the one holding saved_model.pb(txt), else `model_dir` (Kaggle models)."""
     top = None
     for f in ctx.files.srcs:
         if f.basename in ("saved_model.pb", "saved_model.pbtxt") and (not top or len(f.short_path) < len(top.short_path)):
             top = f
-    if not top:
-        fail("hub_model(handle = %r): the model has no saved_model.pb or saved_model.pbtxt" % ctx.attr.handle)
+    if top:
+        return _rlocation_path(ctx, top).rpartition("/")[0]
+    if ctx.attr.model_dir and ctx.files.srcs:
+        path = _rlocation_path(ctx, ctx.files.srcs[0])
+        marker = "/%s/" % ctx.attr.model_dir
+        if marker in path:
+            return path[:path.index(marker) + len(marker) - 1]
+    fail("hub_model(handle = %r): the model has no saved_model.pb or saved_model.pbtxt" % ctx.attr.handle)
+
+def _hub_model_files_impl(ctx):
     files = depset(ctx.files.srcs)
     model = HubModelInfo(
         handle = ctx.attr.handle,
         key = ctx.attr.key,
-        runfiles_path = _rlocation_path(ctx, top).rpartition("/")[0],
+        runfiles_path = _model_root(ctx),
         sha256 = ctx.attr.sha256,
         url = ctx.attr.url,
         files = files,
@@ -70,6 +79,7 @@ hub_model_files = rule(
         "srcs": attr.label_list(allow_files = True, mandatory = True),
         "handle": attr.string(mandatory = True),
         "key": attr.string(mandatory = True),
+        "model_dir": attr.string(doc = "Top directory of a model that is not a SavedModel (Kaggle models), relative to the repository."),
         "sha256": attr.string(),
         "url": attr.string(),
     },

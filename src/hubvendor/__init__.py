@@ -8,10 +8,10 @@ __version__ = "0.1.0"
 __all__ = ["resolve", "explain", "load", "install", "HubVendorError"]
 
 _LAZY = {
-    "resolve": ("_fastpath", "resolve"),  # a warm-cache fast path, then runtime.resolve
+    "resolve": ("runtime", "resolve"),  # imports only os and sys until the chain needs more
     "explain": ("runtime", "explain"),
     "load": ("tf", "load"),
-    "install": ("tf", "install"),
+    "install": ("_autoload", "install"),
     "HubVendorError": ("errors", "HubVendorError"),
 }
 

@@ -1,16 +1,33 @@
-"""Start-up hook: register hubvendor with tensorflow_hub when, and only if, tensorflow_hub is imported.
+"""Getting hubvendor's resolver into tensorflow_hub: the ``HUBVENDOR_AUTOLOAD`` rule, the import hook, ``install()``.
 
-``hubvendor-autoload.pth`` imports this module at interpreter start-up. It only puts a finder at the
-front of ``sys.meta_path``; that finder answers nothing except ``tensorflow_hub``, whose loader it wraps
-so that :func:`hubvendor.tf.install` runs right after tensorflow_hub's ``__init__`` (which registers
-tensorflow_hub's own resolvers, so hubvendor's is added after them and tried first). The finder then
-removes itself. Keep this module free of imports: it runs in every Python process of the environment.
+``hubvendor-autoload.pth`` calls :func:`startup` in every interpreter start-up of the environment. Unless
+``HUBVENDOR_AUTOLOAD`` turns it off (:func:`setting`: the one reading of that variable, which ``doctor``
+reports too), it puts a finder at the front of ``sys.meta_path``; that finder answers nothing except
+``tensorflow_hub``, whose loader it wraps so that hubvendor's resolver is registered right after
+tensorflow_hub's ``__init__`` has registered its own (being added last, hubvendor's is tried first). The
+finder then removes itself. :func:`install` does the same on request, for interpreters that never process
+``.pth`` files (rules_python's ``py_binary``, ``python -S``, ``HUBVENDOR_AUTOLOAD=0``).
+
+Imports nothing at the top but ``sys`` (it runs in every Python process of the environment); the resolver
+itself is in :mod:`hubvendor.tf`, imported only once tensorflow_hub is.
 """
 
 import sys
 
 TARGET = "tensorflow_hub"
-OFF = ("0", "false", "no", "off")  # settings.autoload() reads the same values
+VARIABLE = "HUBVENDOR_AUTOLOAD"
+ON = ("1", "true", "yes", "on", "")  # "" (set but empty) means unset: the default, on
+OFF = ("0", "false", "no", "off")
+
+
+def setting(value: "str | None") -> "bool | None":
+    """What a ``HUBVENDOR_AUTOLOAD`` value means: True (on; also unset or empty), False (off), None (invalid).
+
+    Case and surrounding whitespace do not matter. The start-up hook treats an invalid value as on
+    (the default); ``hubvendor doctor`` reports it as a problem.
+    """
+    word = (value or "").strip().lower()
+    return True if word in ON else False if word in OFF else None
 
 
 class _TensorflowHubHook:
@@ -41,15 +58,7 @@ class _TensorflowHubHook:
             finally:
                 loader.__dict__.pop("exec_module", None)
             disarm()
-            try:
-                from hubvendor.tf import register_resolver
-
-                register_resolver()
-            except Exception as exc:  # never break `import tensorflow_hub`
-                import warnings
-
-                warnings.warn(f"hubvendor: could not register with tensorflow_hub ({exc!r}); "
-                              "handles resolve with tensorflow_hub alone", RuntimeWarning, stacklevel=2)
+            _register()
 
         loader.exec_module = exec_module
         return spec
@@ -59,9 +68,14 @@ _HOOK = _TensorflowHubHook()
 
 
 def arm():
-    """Put the hook first in ``sys.meta_path`` (once) so the next ``import tensorflow_hub`` installs."""
-    if not any(isinstance(finder, _TensorflowHubHook) for finder in sys.meta_path):
+    """Put the hook first in ``sys.meta_path`` (once) so that the next ``import tensorflow_hub`` registers hubvendor."""
+    if not armed():
         sys.meta_path.insert(0, _HOOK)
+
+
+def armed():
+    """Whether the next ``import tensorflow_hub`` registers hubvendor."""
+    return any(isinstance(finder, _TensorflowHubHook) for finder in sys.meta_path)
 
 
 def disarm():
@@ -70,9 +84,35 @@ def disarm():
 
 
 def startup():
-    """Run by ``hubvendor-autoload.pth``: arm the hook unless HUBVENDOR_AUTOLOAD is 0/false/no/off."""
-    # settings.autoload()'s rule, inlined: importing hubvendor.settings here would cost milliseconds.
-    import os
+    """Run by ``hubvendor-autoload.pth``: arm the hook unless ``HUBVENDOR_AUTOLOAD`` is off."""
+    import os  # already imported by site.py: free
 
-    if os.environ.get("HUBVENDOR_AUTOLOAD", "1").strip().lower() not in OFF and TARGET not in sys.modules:
+    if setting(os.environ.get(VARIABLE)) is not False and TARGET not in sys.modules:
         arm()
+
+
+def install():
+    """Route tensorflow_hub's handle resolution through hubvendor (idempotent), whatever ``HUBVENDOR_AUTOLOAD`` says.
+
+    Registers now when tensorflow_hub is imported, otherwise when it is (without importing it here).
+    """
+    module = sys.modules.get(TARGET)
+    if module is not None and not getattr(module.__spec__, "_initializing", False):
+        from .tf import register_resolver
+
+        register_resolver()
+    else:
+        arm()
+
+
+def _register():
+    """The hook's action: add hubvendor's resolver to tensorflow_hub's registry, never breaking the import."""
+    try:
+        from .tf import register_resolver
+
+        register_resolver()
+    except Exception as exc:
+        import warnings
+
+        warnings.warn(f"hubvendor: could not register with tensorflow_hub ({exc!r}); "
+                      "handles resolve with tensorflow_hub alone", RuntimeWarning, stacklevel=2)

@@ -1,4 +1,5 @@
-"""``hub_model()`` stanzas for Bazel WORKSPACE files, from the same pins as ``hubvendor.lock``.
+"""Bazel's side of hubvendor: ``hub_model()`` stanzas from ``hubvendor.lock``, and the archive check
+``hub_model()`` runs through the registered interpreter (``python -m hubvendor.bazel extract ...``).
 
 Repository names are derived from handles exactly as ``bazel/private/handle.bzl`` derives them:
 ``https://tfhub.dev/test/half_plus_two/1`` -> ``tfhub_test_half_plus_two_1``.
@@ -6,12 +7,17 @@ Repository names are derived from handles exactly as ``bazel/private/handle.bzl`
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import re
+import shutil
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .errors import ConfigError
+from . import archive
+from .errors import ConfigError, HubVendorError, IntegrityError
 from .handle import parse
 
 LOAD_LINE = 'load("@hubvendor//bazel:defs.bzl", "hub_model")'
@@ -26,18 +32,22 @@ class Pin:
 
 
 def repository_name(handle: str) -> str:
-    """The deterministic repository name for ``handle`` (mirrors ``repository_name`` in handle.bzl)."""
-    rest = parse(handle).key.split("://", 1)[1]
-    for prefix, short in (("tfhub.dev/", "tfhub/"), ("www.kaggle.com/models/", "kaggle/")):
-        if rest.startswith(prefix):
-            rest = short + rest[len(prefix):]
-            break
+    """The deterministic repository name for ``handle``.
+
+    Keep in sync with ``_repository_name`` in bazel/private/handle.bzl (tests/vectors/handles.json).
+    """
+    parsed = parse(handle)
+    rest = parsed.key.split("://", 1)[1]
+    if parsed.kind == "kaggle":
+        rest = "kaggle/" + rest
+    elif rest.startswith("tfhub.dev/"):
+        rest = "tfhub/" + rest[len("tfhub.dev/"):]
     name = "_".join(part for part in re.sub(r"[^a-z0-9]", "_", rest.lower()).split("_") if part)
     return name if name[:1].isalpha() else "hub_" + name
 
 
 def stanzas(pins: Iterable[Pin], *, source: str = "hubvendor.lock") -> str:
-    """WORKSPACE text declaring one ``hub_model()`` per pinned http(s) handle, sorted by name.
+    """WORKSPACE text declaring one ``hub_model()`` per pinned http(s) or Kaggle handle, sorted by name.
 
     Raises :class:`ConfigError` for handles Bazel cannot fetch (local paths, gs://) or two handles
     whose repository names collide.
@@ -45,9 +55,9 @@ def stanzas(pins: Iterable[Pin], *, source: str = "hubvendor.lock") -> str:
     by_name: dict[str, Pin] = {}
     for pin in pins:
         handle = parse(pin.handle)
-        if handle.kind != "http":
+        if handle.kind not in ("http", "kaggle"):
             raise ConfigError(
-                f"{source}: handle {pin.handle!r}: hub_model() fetches http(s) handles only; "
+                f"{source}: handle {pin.handle!r}: hub_model() fetches http(s) and kaggle:// handles only; "
                 "vendor local and gs:// models another way"
             )
         name = repository_name(pin.handle)
@@ -69,3 +79,80 @@ def stanzas(pins: Iterable[Pin], *, source: str = "hubvendor.lock") -> str:
             ")",
         ]
     return "\n".join(lines) + "\n"
+
+
+_HUB_MODEL_CALL = re.compile(r"\bhub_model\s*\((.*?)\)", re.S)
+_STRING_ARGUMENT = re.compile(r"\b(name|handle|sha256)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
+
+
+def check(workspace_text: str, pins: Iterable[Pin], *, workspace: str = "WORKSPACE",
+          source: str = "hubvendor.lock") -> list[str]:
+    """One line per difference between the ``hub_model()`` stanzas of a WORKSPACE and the lock's pins.
+
+    A WORKSPACE that reads the lock with ``hub_lock()`` (and declares no stanzas) cannot drift: no lines.
+    """
+    declared: dict[str, dict[str, str]] = {}
+    for call in _HUB_MODEL_CALL.finditer(workspace_text):
+        arguments = {m.group(1): m.group(2) if m.group(2) is not None else m.group(3)
+                     for m in _STRING_ARGUMENT.finditer(call.group(1))}
+        if "handle" in arguments:
+            declared[parse(arguments["handle"]).key] = arguments
+    problems = []
+    locked = {}
+    for pin in pins:
+        handle = parse(pin.handle)
+        if handle.kind not in ("http", "kaggle"):
+            continue
+        locked[handle.key] = pin
+        stanza = declared.get(handle.key)
+        if stanza is None:
+            if declared or "hub_lock(" not in workspace_text:
+                problems.append(f"{workspace}: no hub_model() for {pin.handle!r}, which {source} pins")
+        elif stanza.get("sha256") != pin.sha256:
+            problems.append(
+                f"{workspace}: hub_model(name = {stanza.get('name')!r}) pins {pin.handle!r} to sha256 "
+                f"{stanza.get('sha256')!r}, {source} to {pin.sha256!r}"
+            )
+    for key, stanza in sorted(declared.items()):
+        if key not in locked:
+            problems.append(f"{workspace}: hub_model(name = {stanza.get('name')!r}) declares {stanza['handle']!r}, "
+                            f"which {source} does not pin")
+    return problems
+
+
+def extract_checked(archive_path: str, dest: str, *, handle: str, tree_digest: str) -> None:
+    """Extract ``archive_path`` into the new dir ``dest`` under pip builds' archive policy (links,
+    devices, traversal, case collisions refused, naming the member) and check its tree digest."""
+    os.mkdir(dest)
+    try:
+        extracted = archive.extract_file(archive_path, dest, name=handle)
+        if extracted.tree_digest != tree_digest:
+            raise IntegrityError(
+                f"handle {handle!r}: the extracted tree has digest {extracted.tree_digest}, "
+                f"the lock says {tree_digest} (the lock or the archive was changed)"
+            )
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)  # nothing half-extracted is left for the repository
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m hubvendor.bazel extract ARCHIVE DEST --handle H --tree-digest D``: one line on error."""
+    parser = argparse.ArgumentParser(prog="python -m hubvendor.bazel")
+    commands = parser.add_subparsers(dest="command", required=True)
+    extract = commands.add_parser("extract", help="extract a hub_model() archive with the archive policy")
+    extract.add_argument("archive")
+    extract.add_argument("dest")
+    extract.add_argument("--handle", required=True)
+    extract.add_argument("--tree-digest", required=True)
+    args = parser.parse_args(argv)
+    try:
+        extract_checked(args.archive, args.dest, handle=args.handle, tree_digest=args.tree_digest)
+    except (HubVendorError, OSError) as exc:
+        print(f"hubvendor: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

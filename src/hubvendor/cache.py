@@ -9,34 +9,31 @@ Layout (shared with tensorflow_hub 0.16, so either library reads the other's cac
 
 Unlike tensorflow_hub, a lock whose holder died on this host is broken at once, a
 lock that shows no progress for ``HUBVENDOR_LOCK_TIMEOUT`` seconds (default 60) is
-broken elsewhere, and entries missing files are fetched again.
+broken elsewhere (the lock protocol is ``locking.py``), and entries missing files are filled again.
+An entry being replaced (incomplete, or written by tensorflow_hub and pinned by sha256) is renamed
+aside to a ``<sha1>.<uuid>.tmp`` name before the new tree is renamed into place, so readers see the
+old tree or the new one, never a part; the old tree is deleted once no reader holds it (at once, or
+by the next sweep). The cache fills entries through a ``Filler`` it is given (``download.py`` passes
+"download and extract"); it imports neither fetch nor archive.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
-import logging
 import os
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from . import entry as entry_files
-from . import settings
+from . import locking, settings
 from .errors import CacheError, HubVendorError, IntegrityError, OfflineError, storage_advice
-from .filesystems import FileSystem, filesystem_for
+from .filesystems import FileSystem, local_path
 from .handle import Handle, parse
-
-POLL_SECONDS = 0.2
-REMOTE_POLL_SECONDS = 1.0  # object stores: each poll costs requests
-HEARTBEAT_SECONDS = 2.0
-_log = logging.getLogger("hubvendor")
-# Entry directories this process reads: path -> fd holding a shared flock until the process exits.
-
+from .objectstore import filesystem_for
 
 @dataclass
 class Descriptor:
@@ -83,14 +80,14 @@ class Descriptor:
             handle=values.get("Module", ""),
             download_time=values.get("Download Time", ""),
             hostname=host,
-            pid=int(pid.rstrip(")")) if pid.rstrip(")").isdigit() else 0,
+            pid=entry_files.descriptor_number(pid.rstrip(")")) or 0,
         )
         for label, attribute in cls._EXTRA.items():
             raw = values.get(label)
             if raw is None:
                 continue
             if attribute in cls._NUMBERS:
-                setattr(descriptor, attribute, int(raw) if raw.isdigit() else None)
+                setattr(descriptor, attribute, entry_files.descriptor_number(raw))
             else:
                 setattr(descriptor, attribute, raw)
         return descriptor
@@ -115,65 +112,11 @@ class FillResult:
 Filler = Callable[[Handle, str], FillResult]
 
 
-def fetch_archive(
-    handle: Handle, dest: str, *, expected_sha256: str | None = None, expected_size: int | None = None
-) -> FillResult:
-    """Download ``handle``'s archive and extract it into the local directory ``dest``."""
-    from . import archive
-
-    if handle.kind == "http":
-        from . import fetch
-
-        download = fetch.open_download(handle.compressed_url(), name=handle.raw)
-    else:
-        from . import objectstore
-
-        download = objectstore.open_download(handle.raw, name=handle.raw)
-    with download:
-        size: int | None = getattr(download, "size", None)
-        limits = archive.Limits.from_settings()
-        if size is not None and archive.parallel_inflate(size):
-            extracted = archive.extract_spooled(download, size, dest, name=handle.raw, expected_sha256=expected_sha256,
-                                                expected_size=expected_size, limits=limits)
-        else:
-            extracted = archive.extract(download, dest, name=handle.raw, expected_sha256=expected_sha256,
-                                        expected_size=expected_size, limits=limits)
-    return FillResult(
-        url=download.url,
-        sha256=extracted.sha256,
-        size=extracted.size,
-        tree_digest=extracted.tree_digest,
-        files=extracted.files,
-        unpacked_bytes=extracted.unpacked_bytes,
-    )
-
-
-def lock_contents(task_uid: str) -> str:
-    """tensorflow_hub's lock file contents: ``hostname.pid.uuid``."""
-    return f"{socket.gethostname()}.{os.getpid()}.{task_uid}"
-
-
-def parse_lock_contents(text: str) -> tuple[str, int, str]:
-    """``(hostname, pid, uuid)`` from lock contents (hostnames may contain dots)."""
-    host, pid, task_uid = (text.strip().rsplit(".", 2) + ["", "", ""])[:3]
-    return host, int(pid) if pid.isdigit() else 0, task_uid
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class Cache:
     """A tensorflow_hub-compatible cache rooted at ``root`` (default: tensorflow_hub's rules)."""
 
     def __init__(self, root: str | None = None, fs: FileSystem | None = None) -> None:
-        self.root = root or settings.cache_dir()
+        self.root = local_path(root or settings.cache_dir())  # file:///x is the local /x, as in TensorFlow
         self.fs = fs or filesystem_for(self.root)
 
     # -- paths ---------------------------------------------------------------------------
@@ -186,10 +129,7 @@ class Cache:
     def lock_path(self, handle: object) -> str:
         return self.entry_path(handle) + ".lock"
 
-    @staticmethod
-    def staging_path(entry: str, task_uid: str) -> str:
-        """Where the download holding the lock with ``task_uid`` builds ``entry`` (tensorflow_hub's name)."""
-        return f"{entry}.{task_uid}.tmp"
+    staging_path = staticmethod(locking.staging_path)
 
     # -- reading -------------------------------------------------------------------------
     def read_descriptor(self, handle: object) -> Descriptor | None:
@@ -217,20 +157,28 @@ class Cache:
         self,
         handle: object,
         *,
+        fill: Filler,
         expected_sha256: str | None = None,
         expected_size: int | None = None,
         expected_tree_digest: str | None = None,
-        fill: Filler | None = None,
+        after_fill: Callable[[Cache, str], None] | None = None,
     ) -> str:
-        """The entry's path, downloading it under the cache lock when missing or incomplete.
+        """The entry's path, filled by ``fill`` under the cache lock when missing, incomplete or unverifiable.
 
-        Concurrent callers for one handle cause one download. With ``expected_sha256`` or
+        Concurrent callers for one handle cause one fill. With ``expected_sha256`` or
         ``expected_tree_digest``, a present entry must match (see :meth:`_verified`): a mismatch raises
         IntegrityError, and an entry that records no archive sha256 when only that is expected is
-        downloaded again and replaced.
+        filled again and replaced (moved aside first: readers see the old tree or the new one).
+        ``after_fill(cache, entry)`` runs after a fill (automatic pruning); ``expected_size`` is the
+        filler's business and only named here for the contract's symmetry.
         """
+        del expected_size
         handle = parse(handle)
         entry = self.entry_path(handle)
+
+        def acceptable() -> bool:
+            return bool(self.lookup(handle)) and self._verified(handle, expected_sha256, expected_tree_digest)
+
         present = self.lookup(handle)
         if present and self._verified(handle, expected_sha256, expected_tree_digest):
             return present
@@ -244,33 +192,31 @@ class Cache:
             raise OfflineError(
                 f"{handle.raw}: not in the cache ({entry}) and HUBVENDOR_OFFLINE is set, so nothing is downloaded"
             )
-        fill = fill or (
-            lambda h, dest: fetch_archive(h, dest, expected_sha256=expected_sha256, expected_size=expected_size)
-        )
         try:
             self.fs.makedirs(self.root)
         except OSError as exc:
             raise self._write_error(handle, f"cannot create cache directory {self.root}", exc) from exc
         task_uid = uuid.uuid4().hex
         while True:  # until this call fills the entry or finds it complete (and verified)
-            with self._locked(handle, task_uid) as got_lock:
-                if self.lookup(handle) and self._verified(handle, expected_sha256, expected_tree_digest):
+            with self._locked(handle, task_uid, acceptable) as got_lock:
+                if acceptable():
                     return entry
                 if got_lock:
                     self._fill(handle, entry, task_uid, fill)
                     break
         self._verified(handle, expected_sha256, expected_tree_digest)
-        self._after_fill(entry)
+        if after_fill is not None:
+            after_fill(self, entry)
         return entry
 
-    def use(self, handle: object) -> str:
+    def use(self, handle: object, *, fill: Filler, after_fill: Callable[[Cache, str], None] | None = None) -> str:
         """``ensure`` for a reader: hold a shared lock on the entry for this process's lifetime.
 
         The first use in a process also marks the entry used (its directory's mtime), which
         ``hubvendor cache prune`` orders by; prune and rm skip entries a live process holds.
         """
         for _ in range(5):  # retried only when the entry was removed between ensure and the lock
-            entry = self.ensure(handle)
+            entry = self.ensure(handle, fill=fill, after_fill=after_fill)
             if self._hold(entry):
                 return entry
         return entry
@@ -286,18 +232,6 @@ class Cache:
         """Record a use (the entry directory's mtime); silently skipped on read-only caches."""
         with contextlib.suppress(OSError):
             self.fs.touch(entry)
-
-    def _after_fill(self, entry: str) -> None:
-        """Automatic LRU pruning to ``HUBVENDOR_CACHE_MAX_SIZE`` after a download; never fails the download."""
-        limit = settings.cache_max_size()
-        if limit is None:
-            return
-        from . import cacheops
-
-        try:
-            cacheops.prune(self, max_size=limit, protect=(entry,))
-        except (HubVendorError, OSError) as exc:
-            _log.warning("hubvendor: automatic pruning of %s to HUBVENDOR_CACHE_MAX_SIZE failed: %s", self.root, exc)
 
     def _write_error(self, handle: Handle, what: str, exc: OSError) -> CacheError:
         """A CacheError that says what to do when the cache is full or unwritable."""
@@ -334,15 +268,14 @@ class Cache:
 
     def _fill(self, handle: Handle, entry: str, task_uid: str, fill: Filler) -> None:
         staging = self.staging_path(entry, task_uid)
-        # Decided now, under the lock: what is there is incomplete or unverifiable. An entry that appears
-        # while we download was written by someone else (possible on object stores) and is kept.
+        aside = None
+        # Decided now, under the lock: what is there is incomplete or unverifiable, and is retired whole
+        # once the new tree is ready. An entry that appears while we download was written by someone else
+        # (possible on object stores) and is kept.
         replace = self.fs.exists(entry)
         try:
             with self.fs.local_dir(staging) as local:
                 result = fill(handle, local)
-            if replace:
-                self.fs.rmtree(entry)
-                self.fs.remove(entry + ".descriptor.txt")  # it describes the tree just removed
             descriptor = Descriptor(
                 handle=handle.raw,
                 download_time=str(datetime.datetime.today()),
@@ -355,6 +288,8 @@ class Cache:
                 tree_files=result.files,
                 tree_bytes=result.unpacked_bytes,
             )
+            if replace:
+                aside = self._retire(entry)
             # Descriptor after the rename, and only by the writer whose tree is in place: a writer that lost
             # the race (possible on object stores) must not describe the winner's files.
             if self.fs.rename_dir(staging, entry):
@@ -365,12 +300,34 @@ class Cache:
             raise self._write_error(handle, f"cannot write cache entry {entry}", exc) from exc
         finally:
             self.fs.rmtree(staging)
+        if aside is not None:
+            with contextlib.suppress(OSError):
+                locking.reclaim(self.fs, aside)  # held by a reader: left for a sweep (``cache prune``)
+
+    def _retire(self, entry: str) -> str | None:
+        """Take an entry out of readers' sight in one step; the tree moved aside, to reclaim, if any.
+
+        Local caches rename it aside (a reader holding it keeps its files until it exits). Object stores
+        cannot rename: the SavedModel graph goes first (the entry is then incomplete to every reader),
+        then the rest.
+        """
+        descriptor = entry + ".descriptor.txt"
+        if self.fs.local:
+            aside = self.staging_path(entry, uuid.uuid4().hex)
+            self.fs.rename_dir(entry, aside)
+            self.fs.remove(descriptor)
+            return aside
+        for name in entry_files.SAVED_MODEL_FILES:
+            self.fs.remove(self.fs.join(entry, name))
+        self.fs.remove(descriptor)
+        self.fs.rmtree(entry)
+        return None
 
     @contextlib.contextmanager
-    def _locked(self, handle: Handle, task_uid: str) -> Iterator[bool]:
-        """Hold ``<sha1>.lock``; yields False when the entry was completed by someone else meanwhile."""
+    def _locked(self, handle: Handle, task_uid: str, done: Callable[[], bool]) -> Iterator[bool]:
+        """Hold ``<sha1>.lock``; yields False when ``done()`` became true (someone else filled the entry)."""
         lock = self.lock_path(handle)
-        contents = lock_contents(task_uid)
+        contents = locking.lock_contents(task_uid)
         while True:
             try:
                 acquired = self.fs.create_exclusive(lock, contents)
@@ -378,76 +335,33 @@ class Cache:
                 raise self._write_error(handle, f"cannot create lock file {lock}", exc) from exc
             if acquired:
                 break
-            self._wait_for_lock(handle, lock)
-            if self.lookup(handle):
+            self._wait_for_lock(handle, lock, done)
+            if done():
                 yield False
                 return
-        stop = threading.Event()
-        heartbeat = threading.Thread(target=self._heartbeat, args=(lock, stop), daemon=True)
-        heartbeat.start()
         try:
-            yield True
+            with locking.heartbeat(self.fs, lock):
+                yield True
         finally:
-            stop.set()
-            heartbeat.join()
-            with contextlib.suppress(OSError):
-                if self.fs.read_text(lock) == contents:
-                    self.fs.remove(lock)
+            locking.release(self.fs, lock, contents)
 
-    def _heartbeat(self, lock: str, stop: threading.Event) -> None:
-        while not stop.wait(HEARTBEAT_SECONDS):
-            with contextlib.suppress(OSError):
-                self.fs.touch(lock)
-
-    def _wait_for_lock(self, handle: Handle, lock: str) -> None:
-        """Wait until ``lock`` is gone or the entry is complete, breaking it once stale."""
-        poll = POLL_SECONDS if self.fs.local else REMOTE_POLL_SECONDS
+    def _wait_for_lock(self, handle: Handle, lock: str, done: Callable[[], bool]) -> None:
+        """Wait, sleeping between looks, until ``lock`` is gone or ``done()``, breaking the lock once stale."""
+        poll = locking.REMOTE_POLL_SECONDS if not self.fs.local else locking.POLL_SECONDS
         last_change, last_state = time.time(), None
         while True:
-            try:
-                contents = self.fs.read_text(lock)
-            except FileNotFoundError:
+            contents = locking.read_lock(self.fs, lock)
+            if contents is None or done():
                 return
-            if self.lookup(handle):
-                return
-            staging = self.staging_path(self.entry_path(handle), parse_lock_contents(contents)[2])
+            staging = self.staging_path(self.entry_path(handle), locking.parse_lock_contents(contents)[2])
             state = (contents, self.fs.mtime(lock), self.fs.tree_stats(staging))
             if state != last_state:
                 last_change, last_state = time.time(), state
-            if self.lock_is_stale(lock, contents, seen_change=last_change):
-                self._break_lock(lock, contents, staging)
+            if locking.is_stale(self.fs, lock, contents, seen_change=last_change):
+                locking.break_lock(self.fs, lock, contents)
                 return
             time.sleep(poll)
 
     def lock_is_stale(self, lock: str, contents: str, *, seen_change: float | None = None) -> bool:
-        """The stale-lock rule, for downloads waiting on ``lock`` and for cache operations.
-
-        Stale at once when the holder died on this host (local caches: PIDs elsewhere cannot be
-        checked); otherwise when nothing shows progress for ``settings.lock_timeout()`` seconds. Progress
-        is the modification time of the lock (the holder's heartbeat) or of its staging files, or
-        ``seen_change``: the ``time.time()`` a caller polling the lock last saw it or its staging change.
-        """
-        host, pid, task_uid = parse_lock_contents(contents)
-        if self.fs.local and host == socket.gethostname() and pid and not pid_alive(pid):
-            return True
-        staging = self.staging_path(lock[: -len(".lock")], task_uid)
-        stamps = [self.fs.mtime(lock), self._newest_mtime(staging), seen_change]
-        newest = max((s for s in stamps if s is not None), default=None)
-        return newest is None or time.time() - newest > settings.lock_timeout()
-
-    def _newest_mtime(self, path: str) -> float | None:
-        """Newest mtime of ``path`` and, on local caches, the files below it (a file being written counts)."""
-        newest = self.fs.mtime(path)
-        if self.fs.local:
-            for dirpath, _, filenames in os.walk(path):
-                for name in filenames:
-                    with contextlib.suppress(OSError):
-                        newest = max(newest or 0.0, os.lstat(os.path.join(dirpath, name)).st_mtime)
-        return newest
-
-    def _break_lock(self, lock: str, contents: str, staging: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            if self.fs.read_text(lock) == contents:
-                self.fs.remove(lock)
-                self.fs.rmtree(staging)
-
+        """:func:`locking.is_stale` on this cache's store."""
+        return locking.is_stale(self.fs, lock, contents, seen_change=seen_change)

@@ -3,7 +3,7 @@
 Removal protocol (``remove``, used by prune, rm and verify --repair), for one entry ``<sha1>``:
 
 1. take the cache's own download lock ``<sha1>.lock`` (as a download would; a live holder means
-   the entry is being (re)downloaded, so it is skipped; a dead one is broken, as ``Cache`` does);
+   the entry is being (re)downloaded, so it is skipped; a dead one is broken: ``locking.py``);
 2. on local caches, take ``flock(LOCK_EX | LOCK_NB)`` on the entry directory: every hubvendor
    process that resolved the entry holds ``LOCK_SH`` on it until it exits (``Cache.use``), so an
    entry in use is skipped, naming the holders' PIDs;
@@ -13,13 +13,14 @@ Removal protocol (``remove``, used by prune, rm and verify --repair), for one en
    delete the descriptor, release the locks, then delete the renamed tree.
 
 Object-store caches get steps 1, 3 and 4 (no flock exists there): recency is their only guard.
+Sweeping deletes a ``<sha1>.<uuid>.tmp`` tree no live lock owns only once no reader holds it (a
+replaced entry a process still reads is moved aside under that name and reclaimed here later).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
-import fcntl
 import os
 import re
 import time
@@ -27,11 +28,11 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
-from . import settings
-from .cache import Cache, Descriptor, lock_contents, parse_lock_contents
+from . import locking, settings
+from .cache import Cache, Descriptor
+from .entry import SAVED_MODEL_FILES
 from .errors import CacheError, NotFoundError
 from .filesystems import LocalFileSystem
-from .entry import SAVED_MODEL_FILES
 from .handle import parse
 
 ENTRY_NAME = re.compile(r"^[0-9a-f]{40}$")
@@ -92,12 +93,13 @@ class PruneResult:
 
 # -- small parsers and formatters -------------------------------------------------------------
 def human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
+    """``512 B``, ``1.00 KiB``, ``3.21 GiB``: tqdm's ``format_sizeof`` in binary units."""
+    if size < 1024:
+        return f"{size} B"
+    from tqdm import tqdm
+
+    text = tqdm.format_sizeof(size, divisor=1024)  # "1.50k", "10.0M"
+    return f"{text[:-1]} {text[-1].upper()}iB"
 
 
 def iso_time(stamp: float | None) -> str | None:
@@ -154,12 +156,12 @@ def vendored_entries() -> list[Entry]:
     from . import sources
 
     found = []
-    for source_name, source in sources.SOURCES:
-        for key, model_dir in sorted(source().items()):
+    for source in sources.SOURCES:
+        for key, model_dir in sorted(source.find().items()):
             files, size = LocalFileSystem().tree_stats(model_dir)
             complete = any(os.path.isfile(os.path.join(model_dir, f)) for f in SAVED_MODEL_FILES)
             found.append(Entry(
-                name="", path=model_dir, handle=key, origin=f"vendored ({source_name})",
+                name="", path=model_dir, handle=key, origin=f"vendored ({source.name})",
                 state="complete" if complete else "incomplete", files=files, bytes=size, last_used=None,
                 detail="" if complete else "vendored directory holds no SavedModel: vendor it again",
             ))
@@ -199,13 +201,13 @@ def verify(cache: Cache, entry: Entry) -> Entry:
     return entry
 
 
-def repair(cache: Cache, entry: Entry) -> Entry:
-    """Remove a bad entry under the locks and fetch it again through ``Cache.ensure``."""
+def repair(cache: Cache, entry: Entry, *, ensure: Callable[..., str]) -> Entry:
+    """Remove a bad entry under the locks and fetch it again with ``ensure`` (``download.ensure``)."""
     remove(cache, entry, keep_recent=0)
     if not entry.handle:
         entry.state, entry.detail = "removed", "no descriptor names its handle, so it cannot be fetched again"
         return entry
-    cache.ensure(entry.handle, expected_sha256=entry.archive_sha256 or None)
+    ensure(entry.handle, cache=cache, expected_sha256=entry.archive_sha256 or None)
     fresh = describe(cache, entry.name)
     fresh.detail = f"fetched again from {fresh.source}" if fresh.source else "fetched again"
     return verify(cache, fresh)
@@ -241,8 +243,11 @@ def remove(cache: Cache, entry: Entry, *, keep_recent: float = 0.0) -> None:
                 "--force overrides)"
             )
         aside = cache.staging_path(entry.path, task_uid)
-        moved = cache.fs.exists(entry.path) and cache.fs.rename_dir(entry.path, aside)
-        cache.fs.remove(entry.path + ".descriptor.txt")
+        try:
+            moved = cache.fs.exists(entry.path) and cache.fs.rename_dir(entry.path, aside)
+            cache.fs.remove(entry.path + ".descriptor.txt")
+        except OSError as exc:
+            raise CacheError(f"{entry.label}: cannot remove cache entry {entry.path}: {exc}") from exc
     if moved:
         cache.fs.rmtree(aside)
 
@@ -252,26 +257,23 @@ def _download_lock(cache: Cache, entry: Entry):  # type: ignore[no-untyped-def]
     """Hold ``<sha1>.lock`` as a download would; yields the lock's uuid."""
     lock = entry.path + ".lock"
     task_uid = uuid.uuid4().hex
-    contents = lock_contents(task_uid)
+    contents = locking.lock_contents(task_uid)
     for _ in range(2):
         if cache.fs.create_exclusive(lock, contents):
             break
-        try:
-            held = cache.fs.read_text(lock)
-        except FileNotFoundError:
+        held = locking.read_lock(cache.fs, lock)
+        if held is None:
             continue
-        host, pid, task_uid = parse_lock_contents(held)
-        if not cache.lock_is_stale(lock, held):
+        host, pid, _ = locking.parse_lock_contents(held)
+        if not locking.is_stale(cache.fs, lock, held):
             raise EntryBusyError(f"{entry.label}: being downloaded by PID {pid} on {host} (lock {lock})")
-        cache._break_lock(lock, held, cache.staging_path(entry.path, task_uid))
+        locking.break_lock(cache.fs, lock, held)
     else:
         raise EntryBusyError(f"{entry.label}: lock {lock} keeps being taken by other processes")
     try:
         yield task_uid
     finally:
-        with contextlib.suppress(OSError):
-            if cache.fs.read_text(lock) == contents:
-                cache.fs.remove(lock)
+        locking.release(cache.fs, lock, contents)
 
 
 @contextlib.contextmanager
@@ -280,39 +282,11 @@ def _no_readers(cache: Cache, entry: Entry):  # type: ignore[no-untyped-def]
     if not cache.fs.local:
         yield
         return
-    try:
-        fd = os.open(entry.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except (FileNotFoundError, NotADirectoryError):
+    with locking.exclusive(entry.path) as free:
+        if not free:
+            pids = ", ".join(map(str, locking.flock_holders(entry.path))) or "unknown"
+            raise EntryBusyError(f"{entry.label}: in use by a running process (PID {pids}); retry when it exits")
         yield
-        return
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pids = ", ".join(map(str, flock_holders(entry.path))) or "unknown"
-            raise EntryBusyError(f"{entry.label}: in use by a running process (PID {pids}); retry when it exits") from None
-        yield
-    finally:
-        os.close(fd)
-
-
-def flock_holders(path: str) -> list[int]:
-    """PIDs holding flocks on ``path`` according to ``/proc/locks`` (Linux; [] elsewhere)."""
-    try:
-        st = os.stat(path)
-        with open("/proc/locks", encoding="ascii") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return []
-    device = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
-    pids = set()
-    for line in lines:
-        fields = line.split()
-        if "FLOCK" in fields and device in fields:
-            pid = fields[fields.index(device) - 1]
-            if pid.isdigit():
-                pids.add(int(pid))
-    return sorted(pids)
 
 
 # -- sweeping -----------------------------------------------------------------------------------
@@ -322,26 +296,23 @@ def sweep(cache: Cache, *, dry_run: bool = False) -> list[str]:
     for name in sorted(fs.listdir(cache.root)):
         if name.endswith(".lock") and ENTRY_NAME.match(name[: -len(".lock")]):
             lock = fs.join(cache.root, name)
-            with contextlib.suppress(FileNotFoundError):
-                contents = fs.read_text(lock)
-                if cache.lock_is_stale(lock, contents):
-                    staging = cache.staging_path(lock[: -len(".lock")], parse_lock_contents(contents)[2])
-                    swept += [lock, staging] if fs.exists(staging) else [lock]
-                    if not dry_run:
-                        cache._break_lock(lock, contents, staging)
+            contents = locking.read_lock(fs, lock)
+            if contents is not None and locking.is_stale(fs, lock, contents):
+                staging = cache.staging_path(lock[: -len(".lock")], locking.parse_lock_contents(contents)[2])
+                swept += [lock, staging] if fs.exists(staging) else [lock]
+                if not dry_run:
+                    locking.break_lock(fs, lock, contents)
     timeout = settings.lock_timeout()
     for name in sorted(fs.listdir(cache.root)):
         path = fs.join(cache.root, name)
         staging = STAGING_NAME.match(name)
         if staging:
-            try:
-                owner = parse_lock_contents(fs.read_text(fs.join(cache.root, staging.group(1) + ".lock")))[2]
-            except FileNotFoundError:
-                owner = ""
-            if owner != staging.group(2) and path not in swept:
+            owner = locking.read_lock(fs, fs.join(cache.root, staging.group(1) + ".lock"))
+            owned = owner is not None and locking.parse_lock_contents(owner)[2] == staging.group(2)
+            if not owned and path not in swept and locking.unheld(fs, path):  # a reader may hold a replaced tree
                 swept.append(path)
                 if not dry_run:
-                    fs.rmtree(path)
+                    locking.reclaim(fs, path)
         elif SMALL_TMP.search(name) and time.time() - (fs.mtime(path) or time.time()) > timeout:
             swept.append(path)
             if not dry_run:
@@ -383,7 +354,7 @@ def prune(
         if not dry_run:
             try:
                 remove(cache, entry, keep_recent=keep_recent)
-            except EntryBusyError as exc:
+            except CacheError as exc:  # busy, or damaged (the reason names the file)
                 result.skipped.append((entry, str(exc).removeprefix(f"{entry.label}: ")))
                 continue
         result.removed.append(entry)

@@ -14,11 +14,12 @@ from . import tomlfile
 from .errors import ConfigError, InvalidHandleError
 from .handle import normalise
 from .lockfile import FILENAME as LOCK_FILENAME
+from .sources import SITE_DIR
 from .settings import parse_size
 
 PYPROJECT = "pyproject.toml"
 TABLE = "[tool.hubvendor]"
-DEFAULT_MODELS_DIR = "hubvendor.d/{dist}"
+DEFAULT_MODELS_DIR = SITE_DIR + "/{dist}"
 _KEYS = ("models", "locked", "lock-file", "models-dir", "max-model-size", "max-total-size", "jobs")
 _MODEL_KEYS = ("handle", "sha256")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -139,22 +140,30 @@ def _bool(table: dict, name: str, prefix: str) -> bool:
 
 def _lock_file(table: dict, prefix: str) -> str:
     value = table.get("lock-file", LOCK_FILENAME)
-    if not isinstance(value, str) or not value or os.path.isabs(value):
-        raise ConfigError(f"{prefix} lock-file = {value!r}: expected a path relative to the project directory")
-    return value
+    return _relative_path(value, f"{prefix} lock-file", "inside the project such as 'hubvendor.lock' or 'locks/models.lock'")
 
 
 def _models_dir(table: dict, prefix: str) -> str:
     value = table.get("models-dir", DEFAULT_MODELS_DIR)
-    expected = "expected a relative POSIX path inside the wheel such as 'hubvendor.d/{dist}' or 'mypkg/models'"
-    if not isinstance(value, str) or not value.strip("/"):
-        raise ConfigError(f"{prefix} models-dir = {value!r}: {expected}")
-    path = PurePosixPath(value)
-    parts = path.parts
-    if not parts or path.is_absolute() or "\\" in value or any(p in ("..", ".") for p in parts):
-        raise ConfigError(f"{prefix} models-dir = {value!r}: {expected}")
-    if parts[0].endswith((".dist-info", ".data")):
+    path = _relative_path(value, f"{prefix} models-dir", "inside the wheel such as 'hubvendor.d/{dist}' or 'mypkg/models'")
+    if path.split("/", 1)[0].endswith((".dist-info", ".data")):
         raise ConfigError(f"{prefix} models-dir = {value!r}: must not be inside the .dist-info or .data directory")
+    return path
+
+
+def _relative_path(value: object, where: str, example: str) -> str:
+    """The one rule for paths in the table: relative POSIX paths that stay below their base (no ``..``)."""
+    expected = f"expected a relative POSIX path {example} (no '..', no backslashes or control characters)"
+    if not isinstance(value, str) or not value.strip("/"):
+        raise ConfigError(f"{where} = {value!r}: {expected}")
+    path = PurePosixPath(value)
+    if (path.is_absolute() or "\\" in value or any(p in ("..", ".") for p in path.parts)
+            or any(ord(c) < 32 or c == "\x7f" for c in value) or not path.parts):
+        raise ConfigError(f"{where} = {value!r}: {expected}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"{where} = {value!r}: {expected}") from None
     return str(path)
 
 

@@ -41,6 +41,11 @@ def descriptor_fields(text: str) -> "dict[str, str]":
     return fields
 
 
+def descriptor_number(raw: str) -> "int | None":
+    """A count from a descriptor line; None when it is not one (damage: no digits, or over 20 of them)."""
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 20 else None
+
+
 def hold(entry: str) -> bool:
     """Take (once per process) a shared flock on ``entry`` and mark it used (its mtime).
 

@@ -1,7 +1,7 @@
 """The storage seam under the cache: a small protocol and the local implementation.
 
-Object stores (fsspec, TensorFlow gfile) implement the same protocol in
-``objectstore.py``; :func:`filesystem_for` picks one by the cache root's scheme.
+Object stores (fsspec, TensorFlow gfile) implement the same protocol in ``objectstore.py``,
+which also holds the one factory (``objectstore.filesystem_for``): this module imports neither.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from typing import Protocol
@@ -45,7 +46,7 @@ class FileSystem(Protocol):
     def local_dir(self, path: str) -> contextlib.AbstractContextManager[str]:
         """A local directory whose contents end up at ``path`` when the context exits cleanly."""
     def tree_digest(self, path: str) -> str:
-        """``sha256:<hex>`` of the files below ``path`` as ``archive.tree_digest`` computes it (DESIGN.md)."""
+        """``sha256:<hex>`` of the files below ``path`` as ``digest.tree_digest`` computes it (DESIGN.md)."""
 
 
 class LocalFileSystem:
@@ -129,20 +130,19 @@ class LocalFileSystem:
         yield path
 
     def tree_digest(self, path: str) -> str:
-        from .archive import tree_digest
+        from .digest import tree_digest
 
         return tree_digest(path)
 
 
 def is_remote(path: str) -> bool:
-    """True for URLs of object stores (``gs://``, ``s3://``, ...), False for local paths."""
-    return "://" in path and not path.startswith("file://")
+    """True for URLs of object stores (``gs://``, ``s3://``, ...), False for local paths and ``file://``."""
+    return "://" in path and not path.lower().startswith("file://")
 
 
-def filesystem_for(root: str) -> FileSystem:
-    """The filesystem serving a cache root: local paths here, URLs in ``objectstore``."""
-    if not is_remote(root):
-        return LocalFileSystem()
-    from . import objectstore
-
-    return objectstore.filesystem_for(root)
+def local_path(root: str) -> str:
+    """``root`` with a ``file://`` URL (as TensorFlow's filesystems take it) turned into the local path."""
+    if not root.lower().startswith("file://"):
+        return root
+    parts = urllib.parse.urlsplit(root)
+    return urllib.parse.unquote(parts.path) or "/"

@@ -1,8 +1,10 @@
-"""Parse and normalise TF Hub handles.
+"""Parse and normalise hub handles: TF Hub, Kaggle Models, other http(s) archives, gs:// and local paths.
 
-A :class:`Handle` keeps the string exactly as written (tensorflow_hub names cache
-entries ``sha1(handle as written)``) and derives from it a normalised ``key`` for
-vendored lookups and the URL of the compressed archive.
+A :class:`Handle` keeps the string exactly as written (tensorflow_hub names cache entries
+``sha1(handle as written)``) and derives from it a normalised ``key`` for vendored lookups and the URL
+of the compressed archive.
+
+Keep in sync with bazel/private/handle.bzl: both pass every vector of tests/vectors/handles.json.
 """
 
 from __future__ import annotations
@@ -17,25 +19,30 @@ from .errors import InvalidHandleError
 
 FORMAT_QUERY = "tf-hub-format"
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz")
+KAGGLE_API = "https://www.kaggle.com/api/v1/models/"
 _CN_HUB_PREFIX = "https://hub.tensorflow.google.cn/"
 _CN_GCS_TEMPLATE = "https://gcs.tensorflow.google.cn/tfhub-modules/%s.tar.gz"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_KAGGLE_LONG = re.compile(
-    r"^/models/([^/]+)/([^/]+)/frameworks/([^/]+)/variations/([^/]+)/versions/(\d+)$", re.I
+_KAGGLE_HOSTS = ("kaggle.com", "www.kaggle.com")
+_KAGGLE_SEGMENT = re.compile(r"^[A-Za-z0-9_.-]+$")
+_URL_CHARS = re.compile(r"^[!-~]+$")  # printable ASCII without space: what http.client and Bazel can request
+_KAGGLE_FORMS = (
+    "kaggle://<owner>/<model>/<framework>/<variation>[/<version>], "
+    "https://www.kaggle.com/models/<owner>/<model>/<framework>/<variation>[/<version>] or "
+    "https://www.kaggle.com/models/<owner>/<model>/frameworks/<framework>/variations/<variation>[/versions/<version>]"
 )
-_KAGGLE_SHORT = re.compile(r"^/models/([^/]+)/([^/]+)/([^/]+)/([^/]+)/(\d+)$", re.I)
 _EXPECTED = (
-    "expected https://tfhub.dev/<publisher>/<model>/<version>, a Kaggle model URL, "
+    "expected https://tfhub.dev/<publisher>/<model>/<version>, a Kaggle model (kaggle://...), "
     "another http(s) archive URL, a gs:// path or a local path"
 )
 
 
 @dataclass(frozen=True)
 class Handle:
-    """A TF Hub handle: ``raw`` as written, its ``kind`` and normalised ``key``."""
+    """A hub handle: ``raw`` as written, its ``kind`` and normalised ``key``."""
 
     raw: str
-    kind: str  # "http", "gcs" or "path"
+    kind: str  # "http", "kaggle", "gcs" or "path"
     key: str
 
     @property
@@ -44,16 +51,27 @@ class Handle:
         return hashlib.sha1(self.raw.encode("utf8")).hexdigest()
 
     @property
-    def is_remote(self) -> bool:
-        return self.kind in ("http", "gcs")
-
-    @property
     def is_archive(self) -> bool:
         """True when resolving means downloading and extracting an archive."""
-        return self.kind == "http" or (self.kind == "gcs" and self.raw.endswith(ARCHIVE_SUFFIXES))
+        return self.kind in ("http", "kaggle") or (self.kind == "gcs" and self.raw.endswith(ARCHIVE_SUFFIXES))
+
+    @property
+    def version(self) -> str | None:
+        """A Kaggle handle's version (``None`` when not given); ``None`` for other kinds."""
+        if self.kind != "kaggle":
+            return None
+        parts = self.key[len("kaggle://"):].split("/")
+        return parts[4] if len(parts) == 5 else None
 
     def compressed_url(self) -> str:
-        """The URL tensorflow_hub downloads for COMPRESSED/AUTO loads."""
+        """The URL tensorflow_hub (or, for Kaggle models, the Kaggle API) downloads the archive from."""
+        if self.kind == "kaggle":
+            if self.version is None:
+                raise InvalidHandleError(
+                    f"handle {self.raw!r}: a Kaggle handle without a version cannot be downloaded; "
+                    "pin it with `hubvendor lock`"
+                )
+            return KAGGLE_API + self.key[len("kaggle://"):] + "/download"
         if self.kind != "http":
             return self.raw
         if self.raw.startswith(_CN_HUB_PREFIX):
@@ -90,7 +108,9 @@ def parse(handle: object) -> Handle:
         raise InvalidHandleError(f"handle {handle!r}: contains control characters; {_EXPECTED}")
     lowered = handle.lower()
     if lowered.startswith(("http://", "https://")):
-        return Handle(handle, "http", _http_key(handle))
+        return _http(handle)
+    if lowered.startswith("kaggle://"):
+        return Handle(handle, "kaggle", _kaggle_key(handle, handle[len("kaggle://"):].split("/")))
     if lowered.startswith("gs://"):
         bucket_and_path = handle[len("gs://"):]
         if not bucket_and_path or bucket_and_path.startswith("/"):
@@ -125,29 +145,42 @@ def normalise(handle: object) -> str:
     return parse(handle).key
 
 
-def _http_key(url: str) -> str:
+def _http(url: str) -> Handle:
+    if not _URL_CHARS.match(url):
+        raise InvalidHandleError(
+            f"handle {url!r}: URLs with spaces or non-ASCII characters cannot be requested "
+            f"(percent-encode them, write hosts in xn-- form); {_EXPECTED}"
+        )
     try:
         parts = urllib.parse.urlsplit(url)
         port = parts.port
     except ValueError as exc:
         raise InvalidHandleError(f"handle {url!r}: malformed URL ({exc}); {_EXPECTED}") from None
     scheme = parts.scheme.lower()
+    if "@" in parts.netloc:
+        raise InvalidHandleError(f"handle {url!r}: credentials in URLs are not supported; {_EXPECTED}")
     host = (parts.hostname or "").lower()
     if not host:
         raise InvalidHandleError(f"handle {url!r}: URL without a host; {_EXPECTED}")
-    if parts.username or parts.password:
-        raise InvalidHandleError(f"handle {url!r}: credentials in URLs are not supported; {_EXPECTED}")
     if ":" in host:  # an IPv6 literal keeps its brackets, or the key would not parse again
         host = f"[{host}]"
-    netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    elif len(host) > 253 or any(not label or len(label) > 63 for label in host.split(".")):
+        raise InvalidHandleError(
+            f"handle {url!r}: host {host!r} is not a valid name (an empty label, a label over 63 characters "
+            f"or over 253 in all); {_EXPECTED}"
+        )
     path = re.sub(r"/{2,}", "/", parts.path).rstrip("/")
-    path = "".join(urllib.parse.quote(c) if c.isspace() else c for c in path)  # as sent; a key never ends in a space
+    if host in _KAGGLE_HOSTS:
+        return Handle(url, "kaggle", _kaggle_key(url, _kaggle_web_segments(url, path)))
     if host == "tfhub.dev":
         _check_tfhub_path(url, path)
-    if host in ("kaggle.com", "www.kaggle.com"):
-        netloc, path = "www.kaggle.com", _kaggle_path(url, path)
-    query = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True) if k != FORMAT_QUERY]
-    return urllib.parse.urlunsplit((scheme, netloc, path, urllib.parse.urlencode(query), ""))
+    netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    try:
+        pairs = urllib.parse.parse_qsl(parts.query, keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidHandleError(f"handle {url!r}: the query has percent-escapes that are not UTF-8; {_EXPECTED}") from None
+    query = urllib.parse.urlencode([(k, v) for k, v in pairs if k != FORMAT_QUERY])
+    return Handle(url, "http", urllib.parse.urlunsplit((scheme, netloc, path, query, "")))
 
 
 def _check_tfhub_path(url: str, path: str) -> None:
@@ -158,12 +191,25 @@ def _check_tfhub_path(url: str, path: str) -> None:
         )
 
 
-def _kaggle_path(url: str, path: str) -> str:
-    match = _KAGGLE_LONG.match(path) or _KAGGLE_SHORT.match(path)
-    if not match:
-        raise InvalidHandleError(
-            f"handle {url!r}: a Kaggle handle looks like https://www.kaggle.com/models/<owner>/<model>/"
-            f"<framework>/<variation>/<version> (or the long .../frameworks/.../variations/.../versions/N form)"
-        )
-    owner, model, framework, variation, version = match.groups()
-    return f"/models/{owner.lower()}/{model.lower()}/{framework.lower()}/{variation}/{version}"
+def _kaggle_web_segments(url: str, path: str) -> list[str]:
+    """owner, model, framework, variation[, version] of a kaggle.com/models/... URL path (short or long form)."""
+    segments = path.split("/")[1:]
+    if segments[:1] and segments[0].lower() == "models":
+        long_form = [s.lower() for s in segments[3:8:2]]
+        if len(segments) in (7, 9) and long_form == ["frameworks", "variations", "versions"][: len(long_form)]:
+            return segments[1:3] + segments[4:9:2]
+        if len(segments) in (5, 6):
+            return segments[1:]
+    raise InvalidHandleError(f"handle {url!r}: a Kaggle handle looks like {_KAGGLE_FORMS}")
+
+
+def _kaggle_key(handle: str, segments: list[str]) -> str:
+    """``kaggle://<owner>/<model>/<framework>/<variation>[/<version>]``: owner, model, framework lowercased."""
+    if segments[-1:] == [""]:
+        segments = segments[:-1]
+    if len(segments) not in (4, 5) or not all(_KAGGLE_SEGMENT.match(s) and s.strip(".") for s in segments):
+        raise InvalidHandleError(f"handle {handle!r}: a Kaggle handle looks like {_KAGGLE_FORMS}")
+    if len(segments) == 5 and not segments[4].isdigit():
+        raise InvalidHandleError(f"handle {handle!r}: a Kaggle model version is a number, got {segments[4]!r}")
+    owner, model, framework = (s.lower() for s in segments[:3])
+    return "kaggle://" + "/".join([owner, model, framework, *segments[3:]])

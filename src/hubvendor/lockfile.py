@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import tomlfile
+from . import atomicfile, tomlfile
 from .errors import ConfigError, InvalidHandleError
-from .handle import Handle, normalise
+from .handle import normalise
 
 FILENAME = "hubvendor.lock"
 VERSION = 1
@@ -132,27 +131,14 @@ def dumps(lock: Lock, where: str = FILENAME) -> str:
 
 
 def write(path: str | os.PathLike, lock: Lock) -> None:
-    """Write ``lock`` atomically (temp file + rename) with ``\\n`` line ends, after validating it."""
+    """Write ``lock`` atomically with ``\\n`` line ends, after validating it; a failure is a
+    :class:`ConfigError` naming the file and leaves the previous lock as it was."""
     path = Path(path)
     text = dumps(lock, f"{path} (not written)")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
-            out.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def archive_url(handle: Handle, fetched: str) -> str:
-    """The URL to pin: where the download ended up after redirects, unless the downloader config sent
-    it to a mirror; then the canonical archive URL (mirrors apply again wherever the lock is used)."""
-    from .mirrors import candidates
-
-    canonical = handle.compressed_url()
-    return fetched if candidates(canonical)[:1] == [canonical] else canonical
+        atomicfile.write(path, text)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write the lock file ({exc.strerror or exc})") from None
 
 
 def _toml_string(value: str) -> str:

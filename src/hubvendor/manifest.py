@@ -2,7 +2,8 @@
 
 The same JSON format is written by ``hubvendor vendor``, by the wheel build hooks
 (``<purelib>/hubvendor.d/<dist>.json``) and by Bazel's ``hub_models`` rule (with
-``runfiles_path`` instead of ``path``).
+``runfiles_path`` instead of ``path``). Every problem reading one is a :class:`ConfigError`
+naming the file.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 
+from . import atomicfile
 from .errors import ConfigError, InvalidHandleError
 from .handle import normalise
 
@@ -70,6 +72,9 @@ def parse(text: str, source: str) -> Manifest:
                     raise ConfigError(f"{source}: models[{key!r}]: missing key {wanted}")
             elif not isinstance(values[name], kind) or isinstance(values[name], bool):
                 raise ConfigError(f"{source}: models[{key!r}].{name}: expected {kind.__name__}")
+        if not values["path"] or any(ord(c) < 32 or c == "\x7f" for c in values["path"]):
+            raise ConfigError(f"{source}: models[{key!r}].path = {values['path']!r}: expected a relative "
+                              "directory path without control characters")
         try:
             manifest.add(ManifestEntry(**values))
         except InvalidHandleError as exc:
@@ -78,19 +83,22 @@ def parse(text: str, source: str) -> Manifest:
 
 
 def read(path: str) -> Manifest:
+    """The manifest at ``path``; unreadable, non-UTF-8 or malformed: ConfigError naming ``path``."""
     try:
-        with open(path, encoding="utf-8") as f:
-            return parse(f.read(), path)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read manifest ({exc.strerror})") from None
+        with open(path, "rb") as f:
+            data = f.read()
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise ConfigError(f"{path!r}: cannot read manifest ({getattr(exc, 'strerror', None) or exc})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: manifest is not UTF-8 text (byte {exc.start})") from None
+    return parse(text, path)
 
 
 def write(path: str, manifest: Manifest) -> None:
-    """Write atomically (a reader sees the old or the new manifest)."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(manifest.to_json())
-    os.replace(tmp, path)
+    """Write atomically (a reader sees the old or the new manifest; no temp file is left behind)."""
+    atomicfile.write(path, manifest.to_json())
 
 
 def model_dirs(path: str) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """Object-store caches: the ``filesystems.FileSystem`` protocol over fsspec and over TensorFlow's gfile.
 
-``filesystem_for(url)`` prefers fsspec when the scheme's implementation is installed (``hubvendor[gcs]``
+``filesystem_for(root)`` is the one factory of stores (local paths get ``filesystems.LocalFileSystem``); for URLs it prefers fsspec when the scheme's implementation is installed (``hubvendor[gcs]``
 = gcsfs, ``hubvendor[s3]`` = s3fs): it needs no TensorFlow and creates lock files with a server-side
 precondition (GCS ``ifGenerationMatch=0``, S3 ``If-None-Match: *``). Otherwise TensorFlow's gfile
 serves any scheme TensorFlow knows, as tensorflow_hub does. fsspec takes its settings (credentials,
@@ -31,7 +31,7 @@ from typing import IO, Any
 
 from .errors import ConfigError, FetchError, NotFoundError
 from .entry import SAVED_MODEL_FILES
-from .filesystems import FileSystem
+from .filesystems import FileSystem, LocalFileSystem, is_remote
 
 LOCK_SETTLE_SECONDS = 0.5
 CHUNK_BYTES = 1 << 20
@@ -43,8 +43,8 @@ def _join(*parts: str) -> str:
 
 
 def _tree_digest(files: list[tuple[str, str]], open_read: Callable[[str], IO[bytes] | _GFileReader]) -> str:
-    """``archive.tree_digest`` of ``(relative POSIX path, store path)`` pairs, each file streamed."""
-    from .archive import TreeDigest
+    """``digest.tree_digest`` of ``(relative POSIX path, store path)`` pairs, each file streamed."""
+    from .digest import TreeDigest
 
     digest = TreeDigest()
     for rel, path in files:
@@ -366,7 +366,10 @@ class _GFileReader:
 
 
 def filesystem_for(url: str) -> FileSystem:
-    """The store for a URL: fsspec when its implementation is installed, else TensorFlow's gfile."""
+    """The one factory of stores: local paths (and ``file://``) get ``LocalFileSystem``; other URLs fsspec
+    when its implementation is installed, else TensorFlow's gfile."""
+    if not is_remote(url):
+        return LocalFileSystem()
     scheme = url.split("://", 1)[0].lower()
     fsspec_error = ""
     if importlib.util.find_spec("fsspec") is not None:

@@ -4,31 +4,25 @@ Bazel rules write vendored manifests named ``*.hubvendor.json`` into the runfile
 :mod:`hubvendor.manifest` with ``"runfiles_path"`` in place of ``"path"``. :func:`find_models` finds
 them through the runfiles, with a runfiles directory (``RUNFILES_DIR``) or manifest-only runfiles
 (``RUNFILES_MANIFEST_FILE``), and maps each normalised handle to the model's local directory.
-No Bazel library is needed, and outside Bazel it returns at once.
+No Bazel library is needed. Imports only ``os`` and ``sys`` at the top: :func:`present` runs in
+the start-up pass of every ``hubvendor.resolve`` and costs a few stats outside Bazel.
 """
-
-from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
-
-from . import manifest
-from .entry import SAVED_MODEL_FILES
-from .errors import ConfigError
 
 MANIFEST_SUFFIX = ".hubvendor.json"
 
 
-@dataclass(frozen=True)
 class Runfiles:
     """Where a process's runfiles are: a directory, a runfiles MANIFEST, or both."""
 
-    directory: str | None
-    manifest: str | None
+    def __init__(self, directory: "str | None", manifest: "str | None") -> None:
+        self.directory = directory
+        self.manifest = manifest
 
 
-def locate() -> Runfiles | None:
+def locate() -> "Runfiles | None":
     """The runfiles of this process, as Bazel's runfiles libraries find them, or None."""
     manifest = os.environ.get("RUNFILES_MANIFEST_FILE", "")
     if manifest and os.path.isfile(manifest):
@@ -36,7 +30,7 @@ def locate() -> Runfiles | None:
     directory = os.environ.get("RUNFILES_DIR", "")
     if not (directory and os.path.isdir(directory)):
         directory = ""
-        argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
+        argv0 = sys.argv[0] if getattr(sys, "argv", None) and isinstance(sys.argv[0], str) else ""
         if argv0 and os.path.isfile(argv0 + ".runfiles_manifest"):
             return Runfiles(None, argv0 + ".runfiles_manifest")
         if argv0 and os.path.isdir(argv0 + ".runfiles"):
@@ -47,8 +41,15 @@ def locate() -> Runfiles | None:
     return Runfiles(directory, inner if os.path.isfile(inner) else None)
 
 
-def read_runfiles_manifest(path: str) -> dict[str, str]:
+def present() -> bool:
+    """Whether this process has runfiles (it runs under ``bazel run``/``bazel test`` or from bazel-bin)."""
+    return locate() is not None
+
+
+def read_runfiles_manifest(path: str) -> "dict[str, str]":
     """A runfiles MANIFEST (``<runfiles path> <real path>`` lines) as a dict."""
+    from .errors import ConfigError
+
     entries: dict[str, str] = {}
     try:
         with open(path, encoding="utf-8") as lines:
@@ -61,12 +62,14 @@ def read_runfiles_manifest(path: str) -> dict[str, str]:
     return entries
 
 
-def find_models() -> dict[str, str]:
+def find_models() -> "dict[str, str]":
     """Normalised handle key -> absolute directory of each model vendored into this process's runfiles.
 
     Empty (without touching the file system beyond a few stats) when not running under Bazel.
     Raises :class:`ConfigError` for a malformed hubvendor manifest in the runfiles.
     """
+    from . import manifest
+
     runfiles = locate()
     if runfiles is None:
         return {}
@@ -80,7 +83,7 @@ def find_models() -> dict[str, str]:
     return models
 
 
-def _hubvendor_manifests(runfiles: Runfiles, entries: dict[str, str] | None) -> list[str]:
+def _hubvendor_manifests(runfiles: Runfiles, entries: "dict[str, str] | None") -> "list[str]":
     """Real paths of the hubvendor manifests in the runfiles, each once, in a stable order."""
     if entries is not None:
         found = [real for rlocation, real in sorted(entries.items()) if rlocation.endswith(MANIFEST_SUFFIX)]
@@ -95,8 +98,10 @@ def _hubvendor_manifests(runfiles: Runfiles, entries: dict[str, str] | None) -> 
     return list(unique.values())
 
 
-def _model_directory(runfiles: Runfiles, entries: dict[str, str] | None, runfiles_path: str) -> str | None:
+def _model_directory(runfiles: Runfiles, entries: "dict[str, str] | None", runfiles_path: str) -> "str | None":
     """The model's directory: in the runfiles tree, else the directory holding its SavedModel file."""
+    from .entry import SAVED_MODEL_FILES
+
     if runfiles.directory:
         candidate = os.path.join(runfiles.directory, *runfiles_path.split("/"))
         if os.path.isdir(candidate):

@@ -140,14 +140,6 @@ def downloader_config_path() -> str:
     return os.environ.get("HUBVENDOR_DOWNLOADER_CONFIG", "")
 
 
-def vendor_path() -> list[str]:
-    return [p for p in os.environ.get("HUBVENDOR_PATH", "").split(os.pathsep) if p]
-
-
-def autoload() -> bool:
-    return env_bool("HUBVENDOR_AUTOLOAD", default=True)
-
-
 def locked() -> bool:
     return env_bool("HUBVENDOR_LOCKED")
 

@@ -1,9 +1,9 @@
 """The TensorFlow side: hubvendor's resolver inside tensorflow_hub, and ``load`` without tensorflow_hub.
 
-``install()`` (run automatically by the ``hubvendor-autoload.pth`` start-up hook when tensorflow_hub is
-imported) adds :class:`HubVendorResolver` to ``tensorflow_hub.registry.resolver``; being added last it
-is tried first, so ``hub.load``/``hub.KerasLayer``/``hub.resolve`` go through ``runtime.resolve``.
-Nothing here imports TensorFlow at module level.
+:func:`register_resolver` (called by :mod:`hubvendor._autoload` once tensorflow_hub is imported, or by
+``hubvendor.install()``) adds :class:`HubVendorResolver` to ``tensorflow_hub.registry.resolver``; being
+added last it is tried first, so ``hub.load``/``hub.KerasLayer``/``hub.resolve`` go through
+``runtime.resolve`` wherever hubvendor has something to add. Nothing here imports TensorFlow at module level.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from . import settings
-from .errors import IncompatibleModelError, InvalidHandleError
+from .errors import HubVendorError, IncompatibleModelError, InvalidHandleError
 from .filesystems import is_remote
 from .entry import SAVED_MODEL_FILES
 from .handle import parse
@@ -25,52 +25,53 @@ MODULE_PROTO = "tfhub_module.pb"
 class HubVendorResolver:
     """A tensorflow_hub resolver (``is_supported``/``__call__``) backed by ``runtime.resolve``.
 
-    It claims the handles that ``runtime.resolve`` looks up in vendored manifests and the cache:
-    http(s) URLs and ``gs://`` archives that hubvendor can parse. Local paths and ``gs://``
-    directories (used as given by both libraries) and strings hubvendor cannot parse stay with
-    tensorflow_hub's own resolvers, so their results and errors are tensorflow_hub's.
+    It claims every handle where hubvendor adds something: a vendored copy, the cache with its
+    integrity checks, offline mode, a downloader config that rewrites or blocks the URL. It leaves
+    to tensorflow_hub's own resolvers (so their results, errors, and any patch a program or test
+    applies to them, stay tensorflow_hub's) the handles where ``runtime.steps_aside`` says hubvendor
+    would add nothing (local paths, ``gs://`` directories, UNCOMPRESSED loads with nothing vendored,
+    no rule and not offline) and strings hubvendor cannot parse.
     """
 
     def is_supported(self, handle: object) -> bool:
+        if handle is _PROBE:
+            return True
         if not isinstance(handle, str):
             return False
+        from .runtime import steps_aside
+
         try:
-            return parse(handle).is_archive
+            return not steps_aside(handle)
         except InvalidHandleError:
             return False
+        except HubVendorError:
+            return True  # a bad setting: resolving says which, on one line
 
     def __call__(self, handle: str) -> str:
+        if handle is _PROBE:
+            return _PROBE
         from .runtime import resolve
 
         return resolve(handle)
 
 
+_PROBE = object()  # a handle only HubVendorResolver claims: asking the registry shows whether it is in
+
+
 def registered(registry: Any) -> bool:
-    """True when ``registry.resolver`` already holds a :class:`HubVendorResolver`."""
-    return any(isinstance(impl, HubVendorResolver) for impl in getattr(registry.resolver, "_impls", ()))
+    """Whether ``registry.resolver`` answers through a :class:`HubVendorResolver` (asked through its public call)."""
+    try:
+        return registry.resolver(_PROBE) is _PROBE
+    except Exception:  # tensorflow_hub's resolvers fail on a non-string handle: hubvendor's did not answer
+        return False
 
 
 def register_resolver() -> None:
-    """Add hubvendor's resolver to the imported tensorflow_hub's registry, once."""
+    """Add hubvendor's resolver to the imported tensorflow_hub's registry, unless it already answers there."""
     from tensorflow_hub import registry
 
     if not registered(registry):
         registry.resolver.add_implementation(HubVendorResolver())
-
-
-def install() -> None:
-    """Route tensorflow_hub's handle resolution through hubvendor (idempotent).
-
-    Registers now when tensorflow_hub is imported, otherwise when it is (without importing it here).
-    Works with ``HUBVENDOR_AUTOLOAD=0`` too: that variable only turns off the start-up hook.
-    """
-    module = sys.modules.get("tensorflow_hub")
-    if module is not None and not getattr(module.__spec__, "_initializing", False):
-        register_resolver()
-    else:
-        from . import _autoload
-
-        _autoload.arm()
 
 
 def default_load_options(path: str) -> Any:

@@ -1,7 +1,8 @@
 """Build-time vendoring: fetch models through the cache and stage a self-contained directory.
 
 The output directory holds ``models/<name>/`` trees and ``hubvendor-manifest.json``.
-It is replaced atomically: a failed run leaves the previous directory as it was.
+It is replaced atomically: a failed run leaves the previous directory as it was. Only an absent
+or empty directory or a previous output (:func:`hubvendor.outdir.ensure_replaceable`) is replaced.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
-from . import manifest
-from .cache import Cache, Descriptor, pid_alive
+from . import download, manifest, outdir
+from .cache import Cache, Descriptor
+from .locking import pid_alive
 from .errors import CacheError, ConfigError, storage_advice
 from .handle import Handle, parse
+from .hints import hint
+from .provenance import recorded_url
 
 MODELS_DIR = "models"
 
@@ -59,9 +63,11 @@ def check_unique(specs: Sequence[ModelSpec]) -> list[Handle]:
     for spec in specs:
         handle = parse(spec.handle)
         if not handle.is_archive:
+            advice = hint(spec.handle)
             raise ConfigError(
                 f"handle {spec.handle!r}: local paths and gs:// directories are read where they are; only "
                 "archive handles (http(s) URLs, gs://...tar.gz) can be fetched or vendored"
+                + (f"; {advice}" if advice else "")
             )
         if handle.key in seen:
             raise ConfigError(f"handle {spec.handle!r} names the same model as {seen[handle.key]!r}")
@@ -76,15 +82,15 @@ def fetch_all(specs: Sequence[ModelSpec], *, jobs: int = 4, cache: Cache | None 
     handles = check_unique(specs)
 
     def one(spec: ModelSpec, handle: Handle) -> Fetched:
-        path = cache.ensure(handle, expected_sha256=spec.sha256, expected_size=spec.size,
-                            expected_tree_digest=spec.tree_digest)
+        path = download.ensure(handle, cache=cache, expected_sha256=spec.sha256, expected_size=spec.size,
+                               expected_tree_digest=spec.tree_digest)
         descriptor = cache.read_descriptor(handle) or Descriptor(handle.raw)
         return Fetched(  # ensure checked the entry against the pins, so they describe it where it records nothing
             spec, handle, path,
             sha256=descriptor.archive_sha256 or spec.sha256 or "",
             size=descriptor.archive_size or spec.size or 0,
             tree_digest=spec.tree_digest or descriptor.tree_digest,
-            url=descriptor.source,
+            url=recorded_url(handle),
         )
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
@@ -113,6 +119,7 @@ def vendor(specs: Iterable[ModelSpec], output_dir: str, *, jobs: int = 4, cache:
     parent = os.path.dirname(output_dir)
     if os.path.isdir(parent):
         _recover_from_killed_runs(output_dir)
+    outdir.ensure_replaceable(output_dir)
     fetched = fetch_to_vendor(list(specs), jobs=jobs, cache=cache)
     staging = os.path.join(parent, f".{os.path.basename(output_dir)}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     try:
@@ -126,6 +133,7 @@ def vendor(specs: Iterable[ModelSpec], output_dir: str, *, jobs: int = 4, cache:
                 tree_digest=item.tree_digest, url=item.url,
             ))
         manifest.write(os.path.join(staging, manifest.FILENAME), result)
+        outdir.ensure_replaceable(output_dir)  # again: the fetch may have taken minutes
         _swap_into_place(staging, output_dir)
     except OSError as exc:  # full disk, permissions: a clean error, the previous output left as it was
         advice = storage_advice(exc, parent) or f"check {parent}"

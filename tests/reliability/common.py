@@ -16,17 +16,17 @@ from hubvendor.cache import Descriptor
 SOAK = os.environ.get("HUBVENDOR_SOAK", "") not in ("", "0")
 ENTRY = re.compile(r"^[0-9a-f]{40}$")
 # Runs the CLI with a short retry backoff (fetch.BACKOFF_BASE has no environment variable).
-# `ensure HANDLE SHA256` is an extra pseudo-command: Cache.ensure with a pinned archive digest.
+# `ensure HANDLE SHA256` is an extra pseudo-command: download.ensure with a pinned archive digest.
 RUNNER = (
     "import sys\n"
     "import hubvendor.fetch as fetch\n"
     "fetch.BACKOFF_BASE = 0.02\n"
     "from hubvendor.cli import main\n"
     "if sys.argv[1:2] == ['ensure']:\n"
-    "    from hubvendor.cache import Cache\n"
+    "    from hubvendor.download import ensure\n"
     "    from hubvendor.errors import HubVendorError\n"
     "    try:\n"
-    "        print(Cache().ensure(sys.argv[2], expected_sha256=sys.argv[3]))\n"
+    "        print(ensure(sys.argv[2], expected_sha256=sys.argv[3]))\n"
     "    except HubVendorError as exc:\n"
     "        print(f'hubvendor: error: {exc}', file=sys.stderr)\n"
     "        sys.exit(1)\n"

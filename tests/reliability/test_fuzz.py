@@ -6,6 +6,7 @@ handle normalisation is idempotent. 200 examples per target by default, 5000 whe
 
 from __future__ import annotations
 
+import os
 import string
 import tomllib
 from typing import Any, Callable
@@ -256,3 +257,210 @@ def manifests(draw: st.DrawFn) -> str:
 @example('{"format": "hubvendor-manifest/1", "models": {"k": {"handle": " bad", "path": "m"}}}')
 def test_manifests(text: str) -> None:
     guarded("manifest.parse", "hubvendor-manifest.json", lambda: manifest.parse(text, "/x/hubvendor-manifest.json"))
+
+
+# -- the CLI: every command, arguments and environment, as real bounded subprocesses (issue 12) ------
+CLI_EXAMPLES = scale(40, 1500)
+CLI_FUZZ = settings(max_examples=CLI_EXAMPLES, deadline=None, database=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+CLI_TIMEOUT = 60  # seconds per run: a hang is a failure
+CLI_MEMORY = 2 * 1024**3  # RLIMIT_AS per run: a run that needs more dies and fails the example
+_SURROGATES = st.text(alphabet=st.characters(min_codepoint=0xDC80, max_codepoint=0xDCFF), min_size=1, max_size=3)
+_ODD_HOSTS = st.sampled_from([
+    "a..b", "a" * 300 + ".example", "-x-.example", "[::1", "[::1]:99999", "h:-1", "\u00fc\u00f1\u00ee.example",
+    "xn--", "127.0.0.1:0", "0", "%41.example", "h\u3002example", "example.com:", "[fe80::1%25eth0]",
+])
+_NUMBERS = st.one_of(
+    st.sampled_from(["inf", "-inf", "nan", "1e400", "-1", "0", "", " ", "abc", "9" * 400, "1.5", "0x10", "1_000",
+                     "5 ", "\u0665", "1e-400", "10GB", "2GiB", "-0", "3w", "90m", "1e9d", "\uff11"]),
+    st.from_regex(r"\A-?\d{1,30}(\.\d{1,5})?(e-?\d{1,4})?[a-zA-Z]{0,3}\Z"),
+)
+_NUMERIC_SETTINGS = ["HUBVENDOR_RETRIES", "HUBVENDOR_CONNECT_TIMEOUT", "HUBVENDOR_READ_TIMEOUT",
+                     "HUBVENDOR_MAX_MEMBERS", "HUBVENDOR_MAX_UNPACKED_SIZE", "HUBVENDOR_CACHE_MAX_SIZE",
+                     "HUBVENDOR_LOCK_TIMEOUT", "HUBVENDOR_CACHE_KEEP_RECENT", "SOURCE_DATE_EPOCH"]
+_WORD_SETTINGS = {"HUBVENDOR_OFFLINE": ["1", "0", "maybe", ""], "HUBVENDOR_LOCKED": ["1", "yes", "2"],
+                  "HUBVENDOR_AUTOLOAD": ["", "0", "off", "x"], "HUBVENDOR_INFLATE": ["stream", "parallel", "fast"],
+                  "TFHUB_MODEL_LOAD_FORMAT": ["AUTO", "UNCOMPRESSED", "COMPRESSED", "zip"]}
+
+
+@st.composite
+def cli_handles(draw: st.DrawFn) -> str:
+    kind = draw(st.integers(0, 6))
+    if kind == 6:
+        raw = draw(st.sampled_from(["https://tfhub.dev/g/m/1", "https://tfhub.dev/test/half_plus_two/1",
+                                    "http://127.0.0.1:1/m.tar.gz", "file:///nonexistent/model"]))
+    elif kind == 0:
+        raw = draw(handle_strings())
+    elif kind == 1:
+        raw = "http://h/" + draw(_SURROGATES) + draw(st.text(max_size=4))
+    elif kind == 2:
+        raw = draw(st.sampled_from(["http://", "https://"])) + draw(_ODD_HOSTS) + "/m/1"
+    elif kind == 3:
+        raw = draw(st.sampled_from(["tfhub.dev/g/m/1", "google/nnlm/tensorFlow2/en-dim50/1", "kaggle://o/m/f/v",
+                                    "kaggle://o/m/f/v/1", "https://www.kaggle.com/models/o/m/f/v/x"]))
+    elif kind == 4:
+        raw = "https://tfhub.dev/" + "/".join(draw(st.lists(_SEGMENT, min_size=1, max_size=4)))
+    else:
+        raw = draw(st.text(max_size=12))
+    if raw.lower().startswith("gs://"):  # object stores would try real credentials and the network
+        raw = "https://" + raw[5:]
+    return raw
+
+
+def _files(draw: st.DrawFn, work: str) -> str:
+    """A path argument: inside the example's work directory, or odd text (relative to it)."""
+    return draw(st.one_of(
+        st.sampled_from([".", "..", "out", "a-file", "missing/deeper", work + "/out", "proj", "proj/pyproject.toml"]),
+        st.text(max_size=8), _SURROGATES.map(lambda s: "p" + s),
+    ))
+
+
+_PYPROJECT_VALUES = st.one_of(
+    cli_handles().map(lambda h: json_string(h)), st.sampled_from(["1", "true", "[]", "{}", "'..'", '"../../x.lock"',
+                                                                  '"nodir/x.lock"', '"x\\u0000"', '"a\\\\b"']),
+)
+
+
+def json_string(text: str) -> str:
+    """A TOML basic string (JSON's escaping is valid TOML for these)."""
+    import json
+
+    return json.dumps(text.encode("utf-8", "surrogatepass").decode("utf-8", "replace"))
+
+
+@st.composite
+def pyprojects(draw: st.DrawFn) -> str:
+    lines = ["[tool.hubvendor]"]
+    if draw(st.integers(0, 5)):
+        handles = draw(st.lists(_PYPROJECT_VALUES, max_size=3))
+        lines.append(f"models = [{', '.join(handles)}]")
+    for key in draw(st.sets(st.sampled_from(["lock-file", "models-dir", "jobs", "locked", "max-model-size",
+                                             "max-total-size"]), max_size=3)):
+        value = draw(st.one_of(_PYPROJECT_VALUES, _NUMBERS.map(json_string), _NUMBERS.filter(str.isdigit)))
+        lines.append(f"{key} = {value}")
+    return "\n".join(lines) + "\n"
+
+
+def _not_a_port(text: str) -> bool:
+    try:
+        return not 0 <= int(text) <= 65535
+    except ValueError:
+        return True
+
+
+@st.composite
+def cli_runs(draw: st.DrawFn, work: str) -> tuple[list[str], dict[str, str]]:
+    handles = st.lists(cli_handles(), min_size=1, max_size=2)
+    command = draw(st.sampled_from(["resolve", "which", "fetch", "vendor", "serve", "bazel", "lock", "cache",
+                                    "doctor"]))
+    if command in ("resolve", "fetch"):
+        args = [command, *draw(handles)] + draw(st.sampled_from([[], ["--json"], ["--jobs", draw(_NUMBERS)]]))
+    elif command == "which":
+        args = [command, draw(cli_handles())] + draw(st.sampled_from([[], ["--json"]]))
+    elif command == "vendor":
+        args = [command, "-o", _files(draw, work), *draw(handles)]
+    elif command == "serve":  # only invalid ports: a valid one would serve until killed
+        args = [command, _files(draw, work), "--port", draw(_NUMBERS.filter(_not_a_port))]
+    elif command == "bazel":
+        args = [command, "--lock", draw(st.sampled_from(["proj/hubvendor.lock", "a-file", "missing"]))]
+        args += draw(st.sampled_from([[], ["-o", _files(draw, work)]]))
+    elif command == "lock":
+        args = [command, "--project", draw(st.sampled_from(["proj", ".", "missing", "a-file"]))]
+        args += draw(st.sampled_from([[], ["--check"], ["--check", "--verify"], ["--verify"], ["--upgrade"],
+                                      ["--upgrade", draw(cli_handles())], ["--jobs", draw(_NUMBERS)]]))
+    elif command == "cache":
+        action = draw(st.sampled_from(["list", "verify", "adopt", "prune", "rm", "dir"]))
+        args = [command, action]
+        if action in ("verify", "adopt", "rm"):
+            args += draw(handles) + draw(st.sampled_from([[], ["--json"]]))
+        elif action == "prune":
+            option = draw(st.sampled_from(["--max-size", "--older-than", "--keep-recent"]))
+            args += ["--dry-run", option, draw(_NUMBERS)]
+        elif action == "list":
+            args += draw(st.sampled_from([[], ["--json"], ["--vendored"]]))
+    else:
+        args = [command] + draw(st.sampled_from([[], ["--json"]]))
+    env = {}
+    for name in draw(st.sets(st.sampled_from(_NUMERIC_SETTINGS), max_size=3)):
+        env[name] = draw(_NUMBERS)
+    for name in draw(st.sets(st.sampled_from(sorted(_WORD_SETTINGS)), max_size=2)):
+        env[name] = draw(st.sampled_from(_WORD_SETTINGS[name]))
+    if draw(st.integers(0, 4)) == 0:
+        env["HUBVENDOR_PATH"] = draw(st.sampled_from(["bad-vendored", "missing", "a-file", "bad-vendored:proj"]))
+    if draw(st.integers(0, 5)) == 0:
+        env["TFHUB_CACHE_DIR"] = draw(st.sampled_from(["a-file", "missing/deeper", "file://" + work + "/cache"]))
+    return args, env
+
+
+def _bounded() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (CLI_MEMORY, CLI_MEMORY))
+
+
+def _inputs(args: list[str], env: dict[str, str]) -> list[str]:
+    """What an error may name: the arguments (as given and as repr shows them) and the settings."""
+    names = [a for a in args if not a.startswith("-")] + list(env)
+    names += [part for value in env.values() for part in [value, *value.split(os.pathsep)]]
+    shown = [repr(n) for n in names] + [repr(n)[1:-1] for n in names] + [repr(os.fsencode(n))[2:-1] for n in names]
+    return [n for n in names + shown if n]
+
+
+@st.composite
+def _cli_case(draw: st.DrawFn) -> tuple[list[str], dict[str, str], str]:
+    return (*draw(cli_runs(work="WORK")), draw(pyprojects()))
+
+
+@CLI_FUZZ
+@given(_cli_case())
+@example((["resolve", "http://h/\udcff"], {}, "[tool.hubvendor]\nmodels = []\n"))
+@example((["lock", "--project", "proj"], {}, '[tool.hubvendor]\nmodels = []\nlock-file = "nodir/x.lock"\n'))
+@example((["lock", "--project", "proj"], {}, '[tool.hubvendor]\nmodels = []\nlock-file = "../../x.lock"\n'))
+@example((["vendor", "-o", ".", "https://tfhub.dev/g/m/1"], {}, "[tool.hubvendor]\nmodels = []\n"))
+@example((["resolve", "https://tfhub.dev/g/m/1"], {"HUBVENDOR_RETRIES": "1e400"}, "[tool.hubvendor]\nmodels = []\n"))
+@example((["cache", "list"], {"HUBVENDOR_PATH": "bad-vendored"}, "[tool.hubvendor]\nmodels = []\n"))
+@example((["serve", ".", "--port", "99999"], {}, "[tool.hubvendor]\nmodels = []\n"))
+def test_cli_runs_end_in_hubvendor_errors(tmp_path_factory, case) -> None:
+    import os as _os
+    import subprocess
+    import sys
+
+    from .common import RUNNER
+
+    args, env, pyproject = case
+    work = tmp_path_factory.mktemp("cli")
+    args = [a.replace("WORK", str(work)) for a in args]
+    env = {k: v.replace("WORK", str(work)) for k, v in env.items()}
+    (work / "proj").mkdir()
+    (work / "proj" / "pyproject.toml").write_text(pyproject, encoding="utf-8", errors="surrogateescape")
+    (work / "a-file").write_text("not a directory\n")
+    (work / "bad-vendored").mkdir()
+    (work / "bad-vendored" / manifest.FILENAME).write_bytes(b'{"format": "hubvendor-manifest/1", "models": {\xff')
+    (work / "cache").mkdir()
+    (work / "dl.cfg").write_text("rewrite (.*) 127.0.0.1:1/$1\nblock *\nallow 127.0.0.1\n")
+    base = {k: v for k, v in _os.environ.items() if not k.startswith(("HUBVENDOR_", "TFHUB_"))}
+    base.update(TFHUB_CACHE_DIR=str(work / "cache"), HUBVENDOR_DOWNLOADER_CONFIG=str(work / "dl.cfg"))
+    try:
+        argv = [_os.fsencode(sys.executable), b"-c", RUNNER.encode(), *map(_os.fsencode, args)]
+        full_env = {_os.fsencode(k): _os.fsencode(v) for k, v in {**base, **env}.items()}
+    except UnicodeEncodeError:
+        return  # not representable as bytes (a surrogate outside surrogateescape's range)
+    if any(b"\0" in a for a in argv) or any(b"\0" in v or b"=" in k for k, v in full_env.items()):
+        return  # the OS cannot pass these
+    figures.add("fuzzing", fuzz_examples=1)
+    result = subprocess.run(argv, env=full_env, cwd=work, capture_output=True, timeout=CLI_TIMEOUT,
+                            preexec_fn=_bounded)
+    stderr = result.stderr.decode("utf-8", "backslashreplace")
+    shown = f"hubvendor {args} with {env}: exit {result.returncode}\n{stderr[-3000:]}"
+    if "Traceback" in stderr or result.returncode not in (0, 1, 2):
+        figures.add("fuzzing", foreign_exceptions=1)
+        raise AssertionError(shown)
+    if result.returncode == 1:
+        errors = [line for line in stderr.splitlines() if not line.startswith("hubvendor: warning:")]
+        assert len(errors) <= 1 or "is stale" in stderr or "run `" in stderr, shown
+        if errors and errors[-1].startswith("hubvendor: error:"):
+            if not any(name in errors[-1] for name in _inputs(args, env) + [str(work)]):
+                figures.add("fuzzing", unnamed_inputs=1)
+                raise AssertionError("error names none of its inputs: " + shown)
+    if result.returncode == 2:
+        assert stderr.strip().splitlines()[-1].startswith("hubvendor"), shown

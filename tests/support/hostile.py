@@ -14,6 +14,12 @@ import gzip
 import io
 import tarfile
 import zlib
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
 from typing import Callable
 
 CORPUS_LIMITS = {"max_members": 1000, "max_unpacked_bytes": 32 * 1024 * 1024}
@@ -125,6 +131,7 @@ def setuid() -> bytes:
 
 
 def duplicate_member() -> bytes:
+    """Accepted: the last copy wins, as with tar and tensorflow_hub (its own tests build archives so)."""
     return targz([_file("saved_model.pb", b"first"), _file("saved_model.pb", b"second")])
 
 
@@ -277,6 +284,122 @@ def oversized_pax_header() -> bytes:
     return targz([(info, data)])
 
 
+# --- crafted headers (tarfile cannot write these) ---------------------------------------------
+
+
+def raw_header(name: str, kind: bytes = tarfile.REGTYPE, size: int = 0, mode: int = 0o644) -> bytes:
+    """One ustar header block, checksum included; ``name`` is written as UTF-8 (surrogates as raw bytes)."""
+    block = bytearray(tarfile.BLOCKSIZE)
+    encoded = name.encode("utf-8", "surrogateescape")[:100]
+    block[: len(encoded)] = encoded
+    block[100:108] = b"%07o\0" % mode
+    block[108:124] = b"0000000\0" * 2
+    block[124:136] = b"%011o\0" % size
+    block[136:148] = b"%011o\0" % 1_600_000_000
+    block[156:157] = kind
+    block[257:265] = b"ustar\x0000"
+    block[148:156] = b"%06o\0 " % (sum(block[:148]) + 8 * 0x20 + sum(block[156:]))
+    return bytes(block)
+
+
+def padded(data: bytes) -> bytes:
+    return data + bytes(-len(data) % tarfile.BLOCKSIZE)
+
+
+def pax_record(key: bytes, value: bytes) -> bytes:
+    """``"%d key=value\\n"`` with the length counting itself."""
+    body = b" %s=%s\n" % (key, value)
+    length = len(body) + 1
+    while len(b"%d" % length) + len(body) != length:
+        length += 1
+    return b"%d%s" % (length, body)
+
+
+def extended(kind: bytes, data: bytes) -> bytes:
+    """An extended header (pax ``x``/``g`` or GNU ``L``/``K``) carrying ``data``."""
+    return raw_header("././@LongLink" if kind in (b"L", b"K") else "PaxHeader", kind, len(data)) + padded(data)
+
+
+def end_of_archive() -> bytes:
+    return bytes(2 * tarfile.BLOCKSIZE)
+
+
+def crafted(*parts: bytes) -> bytes:
+    return gzip.compress(b"".join(parts) + end_of_archive(), mtime=0)
+
+
+def pax_regex_hang() -> bytes:
+    """CVE-2024-6232: 1 MiB of digits in a pax header; Python 3.11's tarfile regex is quadratic on it."""
+    return crafted(extended(b"x", b"1" * (_MiB - 1) + b"\n"), raw_header("model.pb", size=0))
+
+
+def sparse_map_bomb() -> bytes:
+    """GNU sparse 1.0: the map claims 10^9 entries and 16 MiB of "0\\n" follow (16 KB compressed)."""
+    records = pax_record(b"GNU.sparse.major", b"1") + pax_record(b"GNU.sparse.minor", b"0") + pax_record(
+        b"GNU.sparse.name", b"weights.bin") + pax_record(b"GNU.sparse.realsize", b"1024")
+    data = b"1000000000\n" + b"0\n" * (8 * _MiB)
+    return crafted(extended(b"x", records), raw_header("GNUSparseFile.0/weights.bin", size=len(data)), padded(data))
+
+
+def gnu_sparse_header() -> bytes:
+    """An old-GNU sparse member ('S') whose extension blocks never end."""
+    block = bytearray(raw_header("sparse.bin", tarfile.GNUTYPE_SPARSE, 0))
+    block[482] = 1  # isextended
+    block[148:156] = b"%06o\0 " % (sum(block[:148]) + 8 * 0x20 + sum(block[156:]))
+    extension = bytearray(tarfile.BLOCKSIZE)
+    extension[504] = 1
+    return crafted(bytes(block), bytes(extension) * 20_000)
+
+
+def sparse_non_integer() -> bytes:
+    return crafted(extended(b"x", pax_record(b"GNU.sparse.map", b"x,y")), raw_header("a.bin"))
+
+
+def sparse_size_non_integer() -> bytes:
+    return crafted(extended(b"x", pax_record(b"GNU.sparse.size", b"many")), raw_header("a.bin"))
+
+
+def sparse_short_map() -> bytes:
+    records = pax_record(b"GNU.sparse.major", b"1") + pax_record(b"GNU.sparse.minor", b"0")
+    return gzip.compress(extended(b"x", records) + raw_header("a.bin", size=4) + padded(b"3\n1\n"), mtime=0)
+
+
+def hdrcharset_not_utf8() -> bytes:
+    return crafted(extended(b"x", pax_record(b"hdrcharset", b"\xff\xfe")), raw_header("a.bin"))
+
+
+def chained_longnames() -> bytes:
+    return crafted(*[extended(b"L", b"name-%d\0" % i) for i in range(400)], raw_header("a.bin"))
+
+
+def chained_pax_headers() -> bytes:
+    return crafted(*[extended(b"x", pax_record(b"comment", b"%d" % i)) for i in range(400)], raw_header("a.bin"))
+
+
+def pax_invalid_size() -> bytes:
+    return crafted(extended(b"x", pax_record(b"size", b"12abc")), raw_header("a.bin"))
+
+
+def pax_invalid_record() -> bytes:
+    return crafted(extended(b"x", b"99999 path=x\n"), raw_header("a.bin"))
+
+
+def extended_header_without_member() -> bytes:
+    return crafted(extended(b"x", pax_record(b"path", b"a.bin")))
+
+
+def pax_long_path() -> bytes:
+    """A pax ``path`` (a name past ustar's 100 bytes), as tarfile and GNU tar write them: accepted."""
+    name = "variables/" + "v" * 150 + ".data"
+    return crafted(extended(b"x", pax_record(b"path", name.encode())), raw_header("short", size=5), padded(b"bytes"))
+
+
+def global_pax_comment() -> bytes:
+    """``git archive`` starts with a global pax header carrying the commit id: accepted."""
+    return crafted(extended(b"g", pax_record(b"comment", b"0" * 40)), raw_header("saved_model.pb", size=2),
+                   padded(b"pb"))
+
+
 HOSTILE: dict[str, Callable[[], bytes]] = {
     function.__name__: function
     for function in (
@@ -287,7 +410,10 @@ HOSTILE: dict[str, Callable[[], bytes]] = {
         case_collision, unicode_normalisation_collision, tar_in_tar, missing_parent_directories,
         repeated_directory, corrupt_gzip, truncated_gzip, truncated_tar, missing_end_marker,
         trailing_garbage, not_an_archive, empty, bzip2_archive, sparse_file, pax_traversal,
-        gnu_longname_traversal, oversized_pax_header,
+        gnu_longname_traversal, oversized_pax_header, pax_regex_hang, sparse_map_bomb, gnu_sparse_header,
+        sparse_non_integer, sparse_size_non_integer, sparse_short_map, hdrcharset_not_utf8, chained_longnames,
+        chained_pax_headers, pax_invalid_size, pax_invalid_record, extended_header_without_member, pax_long_path,
+        global_pax_comment,
     )
 }
 
@@ -303,7 +429,6 @@ REJECT_REASON: dict[str, str] = {
     "block_device": "device",
     "fifo": "fifo",
     "unknown_type": "member type",
-    "duplicate_member": "duplicate file",
     "file_then_directory": "a directory where the archive already has a file",
     "file_as_parent": "is a file",
     "member_count_bomb": "HUBVENDOR_MAX_MEMBERS",
@@ -328,6 +453,81 @@ REJECT_REASON: dict[str, str] = {
     "pax_traversal": "'..'",
     "gnu_longname_traversal": "'..'",
     "oversized_pax_header": "extended tar header",
+    "pax_regex_hang": "invalid pax header",
+    "sparse_map_bomb": "sparse",
+    "gnu_sparse_header": "sparse",
+    "sparse_non_integer": "sparse",
+    "sparse_size_non_integer": "sparse",
+    "sparse_short_map": "sparse",
+    "chained_longnames": "extended headers in a row",
+    "chained_pax_headers": "extended headers in a row",
+    "pax_invalid_size": "invalid pax header",
+    "pax_invalid_record": "invalid pax header",
+    "extended_header_without_member": "extended header without a member",
 }
 EXPECT_REJECT = frozenset(REJECT_REASON)
 EXPECT_ACCEPT = frozenset(HOSTILE) - EXPECT_REJECT
+
+
+# --- running an extraction under a time and memory bound ----------------------------------------
+
+BOUND_SECONDS = 30.0
+BOUND_RSS_MIB = 250
+_ADDRESS_SPACE = 3 * 1024**3  # RLIMIT_AS of the child: a runaway allocation fails instead of swapping
+_CHILD = """
+import json, resource, sys
+resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))
+from hubvendor import archive
+from hubvendor.errors import HubVendorError
+path, dest, members, unpacked = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+def chunks():
+    with open(path, "rb") as file:
+        while chunk := file.read(65536):
+            yield chunk
+outcome = {{"error": None, "message": ""}}
+try:
+    archive.extract(chunks(), dest, name=path, limits=archive.Limits(members, unpacked))
+except HubVendorError as error:
+    outcome = {{"error": type(error).__name__, "message": str(error), "hubvendor": True}}
+except BaseException as error:
+    outcome = {{"error": type(error).__name__, "message": repr(error)[:2000], "hubvendor": False}}
+with open("/proc/self/status") as status:  # VmHWM restarts at exec, unlike ru_maxrss
+    peak = [line for line in status if line.startswith("VmHWM:")]
+outcome["peak_rss_mib"] = int(peak[0].split()[1]) / 1024 if peak else 0.0
+print(json.dumps(outcome))
+"""
+
+
+@dataclass
+class Bounded:
+    """How one extraction in a child process ended: ``error`` is None on success, "timeout" on a hang."""
+
+    error: str | None
+    message: str
+    hubvendor_error: bool
+    seconds: float
+    peak_rss_mib: float
+
+
+def extract_bounded(data: bytes, workdir: str, *, seconds: float = BOUND_SECONDS,
+                    limits: dict[str, int] = CORPUS_LIMITS) -> Bounded:
+    """Extract ``data`` (written to ``workdir/archive.tar.gz``, the name in its errors) in a child process."""
+    path = os.path.join(workdir, "archive.tar.gz")
+    dest = os.path.join(workdir, "out")
+    with open(path, "wb") as file:
+        file.write(data)
+    os.makedirs(dest, exist_ok=True)
+    start = time.monotonic()
+    command = [sys.executable, "-c", _CHILD.format(limit=_ADDRESS_SPACE), path, dest,
+               str(limits["max_members"]), str(limits["max_unpacked_bytes"])]
+    try:
+        child = subprocess.run(command, capture_output=True, text=True, timeout=seconds)
+    except subprocess.TimeoutExpired:
+        return Bounded("timeout", f"no answer within {seconds} s", False, time.monotonic() - start, 0.0)
+    elapsed = time.monotonic() - start
+    lines = child.stdout.strip().splitlines()
+    if child.returncode != 0 or not lines:
+        return Bounded(f"exit {child.returncode}", child.stderr[-2000:], False, elapsed, 0.0)
+    outcome = json.loads(lines[-1])
+    return Bounded(outcome["error"], outcome["message"], outcome.get("hubvendor", False), elapsed,
+                   outcome["peak_rss_mib"])

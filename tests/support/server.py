@@ -1,7 +1,8 @@
 """Run hubvendor's TF Hub-protocol server for tests (a pytest plugin).
 
-``HubServer(root)`` starts ``python -m hubvendor serve ROOT --port 0 --test-controls`` as a real
-subprocess on loopback (the controls serve ``stats()``, ``reset()`` and ``faults()``). Fixtures: ``hub_server`` (serving the session ``model_root``), ``mirror_config`` (a
+``HubServer(root)`` starts the product server with test controls (``support/fault_server.py ROOT --port 0``)
+as a real subprocess on loopback (the controls serve ``stats()``, ``reset()``, ``faults()`` and
+``expire_signatures()``); ``HubServer(root, test_controls=False)`` starts ``python -m hubvendor serve`` itself. Fixtures: ``hub_server`` (serving the session ``model_root``), ``mirror_config`` (a
 downloader config rewriting tfhub.dev to it), ``hub_env`` (an environment for subprocesses) and
 ``use_hub_env`` (the same applied to ``os.environ``). The model ``test/half_plus_two/1`` is then
 reachable as ``https://tfhub.dev/test/half_plus_two/1``.
@@ -24,6 +25,7 @@ import pytest
 HALF_PLUS_TWO_HANDLE = "https://tfhub.dev/test/half_plus_two/1"
 _BANNER = re.compile(r"^Serving .* at http://127\.0\.0\.1:(\d+)/$")
 _START_TIMEOUT = 60
+FAULT_SERVER = str(Path(__file__).with_name("fault_server.py"))
 
 
 class HubServer:
@@ -33,11 +35,10 @@ class HubServer:
         self, root: str | os.PathLike, *, redirect: bool = False, test_controls: bool = True,
         extra_args: tuple[str, ...] = (),
     ) -> None:
-        args = [sys.executable, "-m", "hubvendor", "serve", os.fspath(root), "--port", "0", *extra_args]
+        command = [FAULT_SERVER] if test_controls else ["-m", "hubvendor", "serve"]
+        args = [sys.executable, *command, os.fspath(root), "--port", "0", *extra_args]
         if redirect:
             args.append("--redirect")
-        if test_controls:
-            args.append("--test-controls")
         self.process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
         banner: list[str] = []
         reader = threading.Thread(target=lambda: banner.append(self.process.stdout.readline()), daemon=True)
@@ -69,6 +70,10 @@ class HubServer:
 
     def faults(self, faults: list[dict[str, Any]]) -> None:
         self._call("/_faults", json.dumps(faults).encode())
+
+    def expire_signatures(self) -> None:
+        """Signed storage URLs issued so far answer 403 from now on."""
+        self._call("/_expire_signatures", b"")
 
     def downloads(self, path: str = "test/half_plus_two/1") -> int:
         """Full archive downloads of ``path`` so far."""

@@ -117,12 +117,14 @@ def run_list(args: argparse.Namespace) -> int:
         print(f"no entries in {cache.root}")
         return 0
     total = sum(e.bytes for e in entries if not e.origin.startswith("vendored"))
-    _table(entries, extra=f"{len(entries)} entries, {human_size(total)} in {cache.root}")
+    count = f"{len(entries)} {'entry' if len(entries) == 1 else 'entries'}"
+    _table(entries, extra=f"{count}, {human_size(total)} in {cache.root}")
     return 0
 
 
 def run_verify(args: argparse.Namespace) -> int:
     from ..cacheops import EntryBusyError, repair, scan, select, verify
+    from ..download import ensure
 
     cache = _cache()
     entries = select(cache, args.handles) if args.handles else scan(cache)
@@ -131,7 +133,7 @@ def run_verify(args: argparse.Namespace) -> int:
         for i, entry in enumerate(checked):
             if entry.state in ("corrupt", "incomplete"):
                 try:
-                    checked[i] = repair(cache, entry)
+                    checked[i] = repair(cache, entry, ensure=ensure)
                 except EntryBusyError as exc:
                     entry.detail = f"not repaired: {exc}"
     bad = [e for e in checked if e.state in ("corrupt", "incomplete")]

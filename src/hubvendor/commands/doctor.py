@@ -183,53 +183,77 @@ def site_dirs() -> list[str]:
 
 def check_autoload() -> list[Check]:
     """The hook file is installed and ran at this interpreter's start-up (it imports hubvendor._autoload)."""
-    from .. import settings
+    from .. import _autoload
 
+    raw = os.environ.get(_autoload.VARIABLE)
+    value = _autoload.setting(raw)
+    if value is False:
+        return [Check("autoload", OK, f"{_autoload.VARIABLE}={raw}: off, tensorflow_hub is left alone "
+                      "(hubvendor.install() routes hub.load through hubvendor)")]
+    if value is None:
+        return [Check("autoload", PROBLEM, f"{_autoload.VARIABLE}={raw!r}: expected one of "
+                      f"{', '.join(_autoload.ON[:-1])} (on) or {', '.join(_autoload.OFF)} (off); the start-up hook "
+                      "treats it as on", f"set {_autoload.VARIABLE} to 1 or 0, or unset it")]
     dirs = list(dict.fromkeys(site_dirs() + [p for p in sys.path if p]))
     installed = [os.path.join(d, PTH_FILE) for d in dirs if os.path.isfile(os.path.join(d, PTH_FILE))]
-    ran = "hubvendor._autoload" in sys.modules
-    if not settings.autoload():
-        return [Check("autoload", OK, "HUBVENDOR_AUTOLOAD=0: tensorflow_hub is left alone "
-                      "(hubvendor.install() routes hub.load through hubvendor)")]
     if not installed:
         return [Check("autoload", PROBLEM,
                       f"{PTH_FILE} is not in site-packages ({', '.join(site_dirs())}): hub.load and hub.KerasLayer "
                       "bypass hubvendor", "reinstall hubvendor from its wheel (pip install --force-reinstall hubvendor), "
                       "or call hubvendor.install() before using tensorflow_hub")]
-    if not ran:
+    if not _autoload.armed():
         return [Check("autoload", PROBLEM, f"{installed[0]} exists but did not run at start-up (python -S? "
                       "not a site directory?)", "install hubvendor into this interpreter's site-packages, "
                       "or call hubvendor.install() before using tensorflow_hub")]
-    return [Check("autoload", OK, f"on: {installed[0]} ran at start-up")]
+    return [Check("autoload", OK, f"on: {installed[0]} ran at start-up; `import tensorflow_hub` registers hubvendor")]
+
+
+def check_pkg_resources() -> list[Check]:
+    """tensorflow_hub 0.16 imports ``pkg_resources``, which setuptools 81 dropped and ``uv venv`` does not install."""
+    import importlib.util
+
+    hub = _version("tensorflow-hub")
+    if not hub or importlib.util.find_spec("pkg_resources") is not None:
+        return []
+    setuptools = _version("setuptools")
+    why = (f"setuptools {setuptools.split()[0]} has no pkg_resources (dropped in 81)" if setuptools
+           else "setuptools is not installed (uv venv installs none)")
+    return [Check("pkg_resources", PROBLEM,
+                  f"tensorflow_hub {hub.split()[0]} imports pkg_resources at `import tensorflow_hub`, and {why}: "
+                  "hub.load cannot even import here",
+                  'pip install "setuptools<81" (uv: uv pip install "setuptools<81")')]
 
 
 def check_sources() -> list[Check]:
-    from .. import manifest, settings, sources
+    from .. import manifest, sources
 
     checks = []
-    for directory in settings.vendor_path():
+    for directory in sources.vendor_path_dirs():
         if not os.path.isfile(os.path.join(directory, manifest.FILENAME)):
             checks.append(Check("HUBVENDOR_PATH", PROBLEM, f"{directory}: no {manifest.FILENAME}",
                                 f"run `hubvendor vendor -o {directory} HANDLE...` or remove it from HUBVENDOR_PATH"))
-    for name, source in sources.SOURCES:
+    for source in sources.SOURCES:
+        name = f"vendored ({source.name})"
         try:
-            found = source()
+            found = source.find()
         except Exception as exc:  # a broken source breaks every resolve: report it, whatever it is
-            checks.append(Check(f"vendored ({name})", PROBLEM, f"{type(exc).__name__}: {exc}",
-                                "fix or remove the manifest named in the message"))
+            checks.append(Check(name, PROBLEM, f"{type(exc).__name__}: {exc}", "fix or remove the manifest named in the message"))
             continue
         missing = sorted(key for key, model_dir in found.items() if not os.path.isdir(model_dir))
         if missing:
-            checks.append(Check(f"vendored ({name})", PROBLEM, f"{len(missing)} model directories missing: "
+            checks.append(Check(name, PROBLEM, f"{len(missing)} model directories missing: "
                                 + ", ".join(missing), "vendor these models again (hubvendor vendor / rebuild the wheel)"))
         else:
-            checks.append(Check(f"vendored ({name})", OK, f"{len(found)} models" + (
-                ": " + ", ".join(sorted(found)) if found else "")))
+            checks.append(Check(name, OK, f"{len(found)} models" + (": " + ", ".join(sorted(found)) if found else "")))
+    for path, reason in sorted(sources.SKIPPED.items()):
+        checks.append(Check("vendored (installed wheels)", WARNING, f"ignored: {reason}",
+                            "reinstall or remove the package that installed this file"))
     return checks
 
 
 def diagnose() -> list[Check]:
-    return check_versions() + check_settings() + check_cache() + check_mirrors() + check_autoload() + check_sources()
+    return (check_versions() + check_pkg_resources() + check_settings() + check_cache() + check_mirrors()
+            + check_autoload() + check_sources())
 
 
 def run(args: argparse.Namespace) -> int:

@@ -2,25 +2,30 @@
 
 Plain ``lock`` keeps entries that are still declared, adds new handles (fetched through the cache, so
 a warm cache means no network, except for entries tensorflow_hub wrote: they record no digests, so
-those models are downloaded afresh) and drops removed ones. ``--upgrade HANDLE`` downloads that model
-afresh (bypassing the cache) and re-pins it. ``--check`` writes nothing and exits 1 when the lock is
-stale; with ``--verify`` it also downloads every locked model afresh and compares the bytes.
+those models are downloaded afresh) and drops removed ones. ``--upgrade HANDLE...`` downloads those
+models afresh (bypassing the cache) and re-pins them; ``--upgrade`` alone re-pins every model.
+``--check`` writes nothing and exits 1 when the lock is stale; with ``--verify`` it also downloads
+every locked model afresh and compares the bytes. Every stale report ends with the one command that
+makes the lock current.
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .. import config, lockfile
-from ..cli import EXIT_FAILURE, EXIT_OK
 from ..config import Config, ModelDecl
-from ..errors import ConfigError
+from ..errors import ConfigError, InvalidHandleError
 from ..handle import normalise, parse
 from ..lockfile import Lock, LockedModel
+from ..provenance import recorded_url
+
+EXIT_OK, EXIT_STALE = 0, 1
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -28,34 +33,55 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--project", "-p", default=".", metavar="DIR", help="project directory (default .)")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 when the lock is stale")
     parser.add_argument("--verify", action="store_true", help="with --check: download locked models afresh and compare")
-    parser.add_argument("--upgrade", action="append", default=[], metavar="HANDLE", help="re-pin HANDLE from a fresh download")
+    parser.add_argument("--upgrade", nargs="*", action="extend", metavar="HANDLE",
+                        help="re-pin HANDLE (default: every model) from a fresh download")
     parser.add_argument("--jobs", "-j", type=int, default=None, help="parallel downloads (default: [tool.hubvendor] jobs)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = config.load(args.project)
     pyproject = Path(args.project).resolve() / config.PYPROJECT
+    if not pyproject.is_file():
+        raise ConfigError(f"{pyproject}: file not found; `hubvendor lock` pins the models of a project's "
+                          "[tool.hubvendor] table (run it in the project directory or pass --project DIR)")
+    cfg = config.load(args.project)
     if cfg is None:
         raise ConfigError(f"{pyproject}: no [tool.hubvendor] table; expected one with a models list")
     if args.verify and not args.check:
         raise ConfigError("hubvendor lock: --verify needs --check")
+    if args.check and args.upgrade is not None:
+        raise ConfigError("hubvendor lock: --check writes nothing; it cannot be combined with --upgrade")
     jobs = args.jobs or cfg.jobs
     old = lockfile.load(cfg.lock_path) if cfg.lock_path.exists() else Lock()
     if args.check:
         problems = stale_reasons(cfg, old)
-        if args.verify:
-            problems += verify(old, jobs)
-        for problem in problems:
+        changed = verify(old, jobs) if args.verify else []
+        for problem in problems + [reason for _, reason in changed]:
             print(f"hubvendor: {cfg.lock_file} is stale: {problem}", file=sys.stderr)
-        if problems:
-            print("hubvendor: run `hubvendor lock` (or `--upgrade HANDLE`) and commit the result", file=sys.stderr)
-        return EXIT_FAILURE if problems else EXIT_OK
+        if problems or changed:
+            print(f"hubvendor: run `{fix_command(args.project, [h for h, _ in changed])}` and commit the result",
+                  file=sys.stderr)
+        return EXIT_STALE if problems or changed else EXIT_OK
     new = relock(cfg, old, upgrade=args.upgrade, jobs=jobs)
-    if lockfile.dumps(new, f"{cfg.lock_path} (not written)") != (cfg.lock_path.read_text(encoding="utf-8") if cfg.lock_path.exists() else ""):
+    existing = cfg.lock_path.read_text(encoding="utf-8") if cfg.lock_path.is_file() else None
+    if lockfile.dumps(new, f"{cfg.lock_path} (not written)") != existing:
+        try:
+            cfg.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"{cfg.lock_path}: cannot create its directory ({exc.strerror or exc})") from None
         lockfile.write(cfg.lock_path, new)
     _report(old, new)
     return EXIT_OK
+
+
+def fix_command(project: str, upgrade: list[str]) -> str:
+    """The command that makes the lock current: plain ``lock``, or ``--upgrade`` of what changed upstream."""
+    words = ["hubvendor", "lock"]
+    if project != ".":
+        words += ["--project", project]
+    if upgrade:
+        words += ["--upgrade", *sorted(set(upgrade))]
+    return shlex.join(words)
 
 
 def stale_reasons(cfg: Config, lock: Lock) -> list[str]:
@@ -75,26 +101,30 @@ def stale_reasons(cfg: Config, lock: Lock) -> list[str]:
     return reasons
 
 
-def verify(lock: Lock, jobs: int) -> list[str]:
-    """Download every locked model afresh; a reason per model whose bytes differ from the lock."""
+def verify(lock: Lock, jobs: int) -> list[tuple[str, str]]:
+    """Download every locked model afresh; (handle, reason) per model whose bytes differ from the lock."""
     fresh = _fresh_all([m.handle for m in lock.models], jobs)
     reasons = []
     for model, now in zip(lock.models, fresh):
         for name in ("sha256", "size", "tree_digest"):
             if getattr(model, name) != getattr(now, name):
                 was, is_now = getattr(model, name), getattr(now, name)
-                reasons.append(f"{model.handle}: {name} changed upstream: locked {was}, now {is_now}")
+                reasons.append((model.handle, f"{model.handle}: {name} changed upstream: locked {was}, now {is_now}"))
     return reasons
 
 
-def relock(cfg: Config, old: Lock, *, upgrade: list[str], jobs: int) -> Lock:
-    """The lock for the declared models: kept, added (through the cache) or upgraded (fresh download)."""
+def relock(cfg: Config, old: Lock, *, upgrade: list[str] | None, jobs: int) -> Lock:
+    """The lock for the declared models: kept, added (through the cache) or upgraded (fresh download;
+    ``upgrade=[]`` upgrades every model, None none)."""
     from ..vendor import ModelSpec, fetch_all
 
     declared = {m.key: m for m in cfg.models}
-    upgrade_keys = set()
-    for handle in upgrade:
-        key = normalise(handle)
+    upgrade_keys = set(declared) if upgrade == [] else set()
+    for handle in upgrade or []:
+        try:
+            key = normalise(handle)
+        except InvalidHandleError as exc:
+            raise ConfigError(f"hubvendor lock --upgrade: {exc}") from None
         if key not in declared:
             raise ConfigError(
                 f"hubvendor lock --upgrade {handle!r}: not declared in [tool.hubvendor] models of "
@@ -118,7 +148,7 @@ def relock(cfg: Config, old: Lock, *, upgrade: list[str], jobs: int) -> Lock:
             fresh.append(declared[item.handle.key])
             continue
         kept[item.handle.key] = LockedModel(
-            item.spec.handle, item.handle.key, lockfile.archive_url(item.handle, item.url),
+            item.spec.handle, item.handle.key, recorded_url(item.handle),
             item.sha256, item.size, item.tree_digest,
         )
     for decl, now in zip(fresh, _fresh_all([d.handle for d in fresh], jobs)):
@@ -155,13 +185,12 @@ def _fresh_all(handles: list[str], jobs: int) -> list[LockedModel]:
 
 def _fresh(handle: str) -> LockedModel:
     """Download and extract ``handle`` into a temporary directory (not the cache) and describe it."""
-    from ..cache import fetch_archive
+    from ..download import fetch_archive
 
     parsed = parse(handle)
     with tempfile.TemporaryDirectory(prefix="hubvendor-lock-") as tmp:
         result = fetch_archive(parsed, tmp)
-    url = lockfile.archive_url(parsed, result.url)
-    return LockedModel(handle, parsed.key, url, result.sha256, result.size, result.tree_digest)
+    return LockedModel(handle, parsed.key, recorded_url(parsed), result.sha256, result.size, result.tree_digest)
 
 
 def _report(old: Lock, new: Lock) -> None:

@@ -1,4 +1,4 @@
-"""``hubvendor serve ROOT``: a TF Hub-protocol server over a directory of models."""
+"""``hubvendor serve ROOT``: a TF Hub- and Kaggle-protocol mirror over a directory of models."""
 
 from __future__ import annotations
 
@@ -13,24 +13,21 @@ from ..errors import ConfigError
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "serve",
-        help="serve a directory of models over the TF Hub protocol (tests, internal mirrors)",
+        help="serve a directory of models as tfhub.dev and Kaggle do (internal mirrors, demos)",
         description="Serve ROOT/<publisher>/<model>/<version>/ (SavedModel directories or "
-        "<version>.tar.gz archives) as tfhub.dev does. Loopback only unless --host says otherwise.",
+        "<version>.tar.gz archives) as tfhub.dev does, and ROOT/<owner>/<model>/<framework>/<variation>/<version>/ "
+        "at Kaggle's /api/v1/models/.../download paths. Only files inside ROOT are served (symlinks leaving "
+        "it are not followed). Loopback only unless --host says otherwise.",
     )
     parser.add_argument("root", metavar="ROOT", help="directory laid out like tfhub.dev handles' paths")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=0, help="port to bind (default 0: any free port)")
+    parser.add_argument("--port", default="0", help="port to bind, 0-65535 (default 0: any free port)")
     parser.add_argument(
         "--redirect", action="store_true", help="answer compressed requests with 302 to /_storage/<path>.tar.gz"
     )
     parser.add_argument(
         "--uncompressed-base", default="", metavar="URL",
         help="UNCOMPRESSED loads get <URL>/<path>/uncompressed (default: the local path ROOT/<path>)",
-    )
-    parser.add_argument(
-        "--test-controls", action="store_true",
-        help="enable the unauthenticated test endpoints GET /_stats, POST /_reset and POST /_faults (fault "
-        "injection: any client could change what others download); for tests only, never on a shared mirror",
     )
     parser.set_defaults(func=run)
 
@@ -41,14 +38,12 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.root)
     if not root.is_dir():
         raise ConfigError(f"serve ROOT {args.root!r}: not a directory")
+    port = _port(args.port)
     try:
-        server = make_server(
-            root, args.host, args.port, redirect=args.redirect, uncompressed_base=args.uncompressed_base,
-            test_controls=args.test_controls,
-        )
-    except OSError as exc:  # address in use, not an address of this host, unknown host name, ...
+        server = make_server(root, args.host, port, redirect=args.redirect, uncompressed_base=args.uncompressed_base)
+    except (OSError, UnicodeError) as exc:  # address in use, not an address of this host, unknown host name, ...
         raise ConfigError(
-            f"serve --host/--port {args.host}:{args.port}: cannot listen there ({exc.strerror or exc})"
+            f"serve --host/--port {args.host}:{port}: cannot listen there ({getattr(exc, 'strerror', None) or exc})"
         ) from None
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     host, port = server.server_address[:2]
@@ -59,3 +54,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         server.server_close()
     return 0
+
+
+def _port(text: str) -> int:
+    if not (text.isascii() and text.isdigit() and int(text) <= 65535):
+        raise ConfigError(f"serve --port {text!r}: expected a port number from 0 to 65535")
+    return int(text)

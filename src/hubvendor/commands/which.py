@@ -1,10 +1,14 @@
-"""``hubvendor which HANDLE``: explain where a handle resolves from, without downloading."""
+"""``hubvendor which HANDLE``: explain where a handle resolves from, without downloading.
+
+Shows the resolution chain's steps in the order ``resolve`` tries them, the one that answers, and,
+when the answer needs the network, the URL after the downloader config's rewrites (or why the config
+cannot be used) and that ``HUBVENDOR_OFFLINE=1`` would make it fail.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -19,10 +23,25 @@ def run(args: argparse.Namespace) -> int:
 
     explanation = explain(args.handle)
     if args.json:
-        print(json.dumps(asdict(explanation), indent=2))
+        print(json.dumps(explanation.as_dict(), indent=2))
         return 0
-    print(f"{explanation.handle}\n  key:      {explanation.key}\n  origin:   {explanation.origin}")
-    print(f"  location: {explanation.location}\n  why:      {explanation.reason}")
-    if explanation.looked:
-        print("  looked:   " + "; ".join(explanation.looked))
+    lines = [
+        explanation.handle,
+        f"  key:      {explanation.key}",
+        f"  origin:   {explanation.origin}",
+        f"  location: {explanation.location}",
+        f"  why:      {explanation.reason}",
+        "  order:    " + " -> ".join(explanation.looked),
+    ]
+    if explanation.url:
+        lines.append(f"  requests: {explanation.url}")
+        fetch_from = explanation.fetch_from
+        if fetch_from and fetch_from != [explanation.url]:
+            lines.append("  via:      " + ", then ".join(fetch_from))
+        lines.append(f"  mirrors:  {explanation.downloader_config}")
+    lines.append("  offline:  " + ("resolves with HUBVENDOR_OFFLINE=1" if explanation.offline_ok
+                                  else "would fail with HUBVENDOR_OFFLINE=1 (the model is not local)"))
+    if explanation.tensorflow_hub_answers:
+        lines.append("  hub.load: tensorflow_hub's own resolvers answer (hubvendor adds nothing here)")
+    print("\n".join(lines))
     return 0

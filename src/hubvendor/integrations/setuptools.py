@@ -2,7 +2,9 @@
 
 With ``hubvendor`` in ``build-system.requires`` and a ``[tool.hubvendor]`` table in pyproject.toml
 (no setup.py needed), the ``bdist_wheel`` and ``editable_wheel`` commands are wrapped: models are
-fetched and verified before the wheel is built, then added to it (stored) afterwards. Projects
+fetched and verified before the wheel is built, then added to it (stored) afterwards. The
+``setuptools.file_finders`` entry point :func:`lock_files` puts the lock file into sdists, so wheels
+built from them vendor the same bytes. hubvendor's errors end the build with one line. Projects
 without the table are left alone.
 """
 
@@ -19,7 +21,8 @@ COMMANDS = {"bdist_wheel": False, "editable_wheel": True}
 
 def finalize_distribution_options(dist) -> None:
     """Entry point: wrap the wheel commands of projects that declare ``[tool.hubvendor]``."""
-    cfg = config.load(os.getcwd())
+    with core.one_line_errors():
+        cfg = config.load(os.getcwd())
     if cfg is None:
         return
     for name, editable in COMMANDS.items():
@@ -28,18 +31,28 @@ def finalize_distribution_options(dist) -> None:
             dist.cmdclass[name] = _wrap(base, cfg, editable)
 
 
+def lock_files(dirname: str = "") -> list[str]:
+    """Entry point ``setuptools.file_finders``: the lock file of a ``[tool.hubvendor]`` project, for sdists."""
+    with core.one_line_errors():
+        cfg = config.load(os.path.abspath(dirname or os.curdir))
+    relative = core.lock_in_sdist(cfg) if cfg is not None else None
+    return [os.path.join(dirname, relative) if dirname else relative] if relative else []
+
+
 def _wrap(base: type, cfg: config.Config, editable: bool) -> type:
     class Command(base):
         _hubvendor = True
 
         def run(self) -> None:
-            prepared = core.prepare(cfg, self.distribution.get_name(), editable=editable)
+            with core.one_line_errors():
+                prepared = core.prepare(cfg, self.distribution.get_name(), editable=editable)
             before = _wheels(self.dist_dir)
             super().run()
             for path, stamp in sorted(_wheels(self.dist_dir).items()):
                 if before.get(path) != stamp:
                     try:
-                        core.finish(prepared, path)
+                        with core.one_line_errors():
+                            core.finish(prepared, path)
                     except BaseException:
                         os.unlink(path)
                         raise

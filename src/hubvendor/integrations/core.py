@@ -8,22 +8,22 @@ tree digest as the bytes are copied, and adds the manifest and the Requires-Dist
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from .. import __version__, lockfile, manifest, settings
-from ..archive import TreeDigest
+from ..digest import TreeDigest
+from ..sources import SITE_DIR
 from ..config import Config, dist_key
 from ..entry import tree_stats
-from ..errors import ConfigError, IntegrityError
-from ..handle import parse
+from ..errors import ConfigError, HubVendorError, IntegrityError
 from ..vendor import ModelSpec, fetch_to_vendor, model_dirname, vendor
 from . import wheel
 
-SITE_DIR = "hubvendor.d"
 EDITABLE_DIR = os.path.join("build", "hubvendor")
 REQUIREMENT = f"hubvendor>={__version__}"
 
@@ -59,6 +59,28 @@ class Prepared:
     models: list[Model]
 
 
+@contextlib.contextmanager
+def one_line_errors() -> Iterator[None]:
+    """hubvendor's own errors end the build like the CLI's: one line, no traceback (the front-end shows it)."""
+    try:
+        yield
+    except HubVendorError as exc:
+        raise SystemExit(f"hubvendor: error: {exc}") from None
+
+
+def lock_in_sdist(config: Config) -> str | None:
+    """The lock file's POSIX path relative to the project, if it exists inside the project (sdists carry it)."""
+    if not config.lock_path.is_file():
+        return None
+    relative = os.path.relpath(config.lock_path, config.root)
+    return None if relative.startswith(os.pardir) else relative.replace(os.sep, "/")
+
+
+def editable_dir(root: str, dist_name: str) -> str:
+    """Where editable builds stage the models of ``dist_name`` (``build/hubvendor/<dist>`` in the project)."""
+    return os.path.join(root, EDITABLE_DIR, dist_key(dist_name))
+
+
 def pinned_specs(config: Config) -> tuple[list[ModelSpec], dict[str, lockfile.LockedModel], set[str]]:
     """Specs to fetch (pins from the lock, else from pyproject), the lock entries used and the unpinned keys."""
     lock_path = config.lock_path
@@ -79,6 +101,12 @@ def pinned_specs(config: Config) -> tuple[list[ModelSpec], dict[str, lockfile.Lo
             used[decl.key] = entry
         elif decl.sha256:
             specs.append(ModelSpec(decl.handle, decl.sha256))
+        elif required and not lock_path.exists():
+            raise ConfigError(
+                f"{lock_path}: missing, and locking is required ({why}) so {decl.handle!r} cannot be fetched "
+                "unpinned; run `hubvendor lock` and commit the lock file (a wheel built from an sdist needs the "
+                "sdist to carry it: build the sdist with hubvendor installed in its build environment)"
+            )
         elif required:
             raise ConfigError(
                 f"{lock_path}: handle {decl.handle!r} is not pinned and locking is required ({why}); "
@@ -97,17 +125,17 @@ def prepare(config: Config, dist_name: str, *, editable: bool, log: Log = log_st
     if specs:
         log(f"hubvendor: {len(specs)} model(s) for {dist}, {min(config.jobs, len(specs))} download(s) at a time")
     if editable:
-        staged = os.path.join(config.root, EDITABLE_DIR, dist)
+        staged = editable_dir(config.root, dist)
         result = vendor(specs, staged, jobs=config.jobs)
         models = [
             Model(e.handle, key, os.path.basename(e.path), os.path.join(staged, e.path), e.sha256, e.size,
-                  e.tree_digest, lockfile.archive_url(parse(e.handle), e.url))
+                  e.tree_digest, e.url)
             for key, e in sorted(result.models.items())
         ]
     else:
         models = [
             Model(f.spec.handle, f.handle.key, model_dirname(f.handle), f.path, f.sha256, f.size, f.tree_digest,
-                  lockfile.archive_url(f.handle, f.url))
+                  f.url)
             for f in fetch_to_vendor(specs, jobs=config.jobs)
         ]
     total = 0

@@ -1,0 +1,81 @@
+"""Starlark tests of bazel/private/hub_extension.bzl through a fake module_ctx (Bazel 4 has no bzlmod)."""
+
+load("//bazel/private:hub_extension.bzl", "collect_models")
+
+_HALF = "https://tfhub.dev/test/half_plus_two/1"
+_SHA = "a" * 64
+_LOCK = """version = 1
+
+[[model]]
+handle = "https://tfhub.dev/test/half_plus_two/1"
+key = "https://tfhub.dev/test/half_plus_two/1"
+url = "https://tfhub.dev/test/half_plus_two/1?tf-hub-format=compressed"
+sha256 = "%s"
+size = 4128
+tree_digest = "sha256:%s"
+
+[[model]]
+handle = "kaggle://keras/bert/keras/bert_base_en/2"
+key = "kaggle://keras/bert/keras/bert_base_en/2"
+url = "https://www.kaggle.com/api/v1/models/keras/bert/keras/bert_base_en/2/download"
+sha256 = "%s"
+size = 10
+tree_digest = "sha256:%s"
+""" % (_SHA, "b" * 64, "c" * 64, "d" * 64)
+
+def _model(handle, sha256 = "", name = "", integrity = "", urls = []):
+    return struct(handle = handle, sha256 = sha256, name = name, integrity = integrity, urls = urls)
+
+def _module(name, models = [], locks = []):
+    return struct(name = name, tags = struct(model = models, from_lock = [struct(lock = lock) for lock in locks]))
+
+_FILES = {
+    "//:hubvendor.lock": _LOCK,
+    "@other//:hubvendor.lock": _LOCK.replace(_SHA, "e" * 64),
+    "//:malformed.lock": _LOCK.replace("size = 10", "size = x"),
+}
+
+def _read(label):
+    """module_ctx.read of the fake: Bazel 4 has no lambda or closures, so the files are a constant."""
+    return _FILES[label]
+
+def _ctx(modules):
+    return struct(modules = modules, read = _read)
+
+def _names(result):
+    return sorted(result.repositories) if result.repositories != None else None
+
+# (name, fake module_ctx, expected repository names or None, expected error substring or None, check)
+def _cases():
+    return [
+        ("models from two modules", _ctx([_module("app", [_model(_HALF, _SHA)]), _module("lib", [_model("https://tfhub.dev/a/b/1", _SHA, name = "ab")])]), ["ab", "tfhub_test_half_plus_two_1"], None),
+        ("the same pin twice is shared", _ctx([_module("app", [_model(_HALF, _SHA)]), _module("lib", [_model(_HALF + "/", _SHA)])]), ["tfhub_test_half_plus_two_1"], None),
+        ("conflicting pins name both modules", _ctx([_module("app", [_model(_HALF, _SHA)]), _module("lib", [_model(_HALF, "f" * 64)])]), None, "in module \"app\" (sha256 \"%s\") and \"https://tfhub.dev/test/half_plus_two/1\" in module \"lib\"" % _SHA),
+        ("one name for two models", _ctx([_module("app", [_model(_HALF, _SHA, name = "m")]), _module("lib", [_model("https://tfhub.dev/a/b/1", _SHA, name = "m")])]), None, "declare repository \"m\" differently"),
+        ("one model under two names, other pins", _ctx([_module("app", [_model(_HALF, _SHA, name = "x")]), _module("lib", [_model(_HALF, "f" * 64, name = "y")])]), None, "module \"lib\""),
+        ("from_lock", _ctx([_module("app", locks = ["//:hubvendor.lock"])]), ["kaggle_keras_bert_keras_bert_base_en_2", "tfhub_test_half_plus_two_1"], None),
+        ("from_lock and the same model", _ctx([_module("app", [_model(_HALF, _SHA)], ["//:hubvendor.lock"])]), ["kaggle_keras_bert_keras_bert_base_en_2", "tfhub_test_half_plus_two_1"], None),
+        ("two locks disagree", _ctx([_module("app", locks = ["//:hubvendor.lock"]), _module("other", locks = ["@other//:hubvendor.lock"])]), None, "in module \"other\""),
+        ("malformed lock names module, file and entry", _ctx([_module("app", locks = ["//:malformed.lock"])]), None, "module \"app\": hub.from_lock(lock = \"//:malformed.lock\"): //:malformed.lock: line 16: expected a string or an integer"),
+        ("bad handle", _ctx([_module("app", [_model("https://tfhub.dev/a/b", _SHA)])]), None, "module \"app\": hub.model(): handle \"https://tfhub.dev/a/b\": a tfhub.dev handle needs"),
+    ]
+
+def check_extension():
+    """The list of failures of the fake-module_ctx cases, and how many ran."""
+    problems = []
+    cases = _cases()
+    for name, ctx, names, error in cases:
+        result = collect_models(ctx)
+        if error:
+            if not result.error or error not in result.error:
+                problems.append("extension %s: error %r does not say %r" % (name, result.error, error))
+        elif result.error:
+            problems.append("extension %s: unexpected error %r" % (name, result.error))
+        elif _names(result) != names:
+            problems.append("extension %s: repositories %r, expected %r" % (name, _names(result), names))
+    shared = collect_models(_ctx([_module("app", [_model(_HALF, _SHA)], ["//:hubvendor.lock"])]))
+    if shared.error or shared.repositories["tfhub_test_half_plus_two_1"].tree_digest != "sha256:" + "b" * 64:
+        problems.append("extension: a hub.model() equal to a locked model must keep the lock's tree digest")
+    if not shared.reproducible or collect_models(_ctx([_module("app", [_model(_HALF)])])).reproducible:
+        problems.append("extension: reproducible must be True exactly when every model is pinned")
+    return problems, len(cases) + 2

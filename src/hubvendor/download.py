@@ -1,0 +1,86 @@
+"""Filling the cache from the network: download and extract an archive, then prune.
+
+The layer above the cache (resolution, vendoring, locking) calls :func:`ensure`; it gives
+``Cache.ensure`` a filler that streams the handle's archive (``fetch`` for http(s) and Kaggle,
+``objectstore`` for gs:// and other stores) through ``archive`` into the staging directory, and
+an after-fill step that prunes to ``HUBVENDOR_CACHE_MAX_SIZE`` (``cacheops``). The cache imports
+none of these; they are imported on a miss only, so a warm resolve stays cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from . import settings
+from .cache import Cache, FillResult
+from .errors import HubVendorError
+from .handle import Handle
+from .provenance import recorded_url
+
+_log = logging.getLogger("hubvendor")
+
+
+def fetch_archive(
+    handle: Handle, dest: str, *, expected_sha256: str | None = None, expected_size: int | None = None
+) -> FillResult:
+    """Download ``handle``'s archive and extract it into the local directory ``dest``."""
+    from . import archive, fetch, objectstore  # imported on a cache miss only (requests, threads)
+
+    if handle.kind in ("http", "kaggle"):
+        download = fetch.open_download(handle.compressed_url(), name=handle.raw)
+    else:
+        download = objectstore.open_download(handle.raw, name=handle.raw)
+    with download:
+        size: int | None = getattr(download, "size", None)
+        limits = archive.Limits.from_settings()
+        if size is not None and archive.parallel_inflate(size):
+            extracted = archive.extract_spooled(download, size, dest, name=handle.raw, expected_sha256=expected_sha256,
+                                                expected_size=expected_size, limits=limits)
+        else:
+            extracted = archive.extract(download, dest, name=handle.raw, expected_sha256=expected_sha256,
+                                        expected_size=expected_size, limits=limits)
+    return FillResult(
+        url=recorded_url(handle),  # the canonical URL: never a mirror's or a signed storage address
+        sha256=extracted.sha256,
+        size=extracted.size,
+        tree_digest=extracted.tree_digest,
+        files=extracted.files,
+        unpacked_bytes=extracted.unpacked_bytes,
+    )
+
+
+def ensure(
+    handle: object,
+    *,
+    cache: Cache | None = None,
+    expected_sha256: str | None = None,
+    expected_size: int | None = None,
+    expected_tree_digest: str | None = None,
+    use: bool = False,
+) -> str:
+    """The cache entry for ``handle``, downloaded when missing, incomplete or unverifiable.
+
+    ``use=True`` is ``Cache.use``: the entry is also held (shared lock) for this process's lifetime.
+    """
+    cache = cache or Cache()
+
+    def fill(h: Handle, dest: str) -> FillResult:
+        return fetch_archive(h, dest, expected_sha256=expected_sha256, expected_size=expected_size)
+
+    if use:
+        return cache.use(handle, fill=fill, after_fill=prune_after_fill)
+    return cache.ensure(handle, fill=fill, expected_sha256=expected_sha256, expected_size=expected_size,
+                        expected_tree_digest=expected_tree_digest, after_fill=prune_after_fill)
+
+
+def prune_after_fill(cache: Cache, entry: str) -> None:
+    """Automatic LRU pruning to ``HUBVENDOR_CACHE_MAX_SIZE`` after a download; never fails the download."""
+    limit = settings.cache_max_size()
+    if limit is None:
+        return
+    from . import cacheops
+
+    try:
+        cacheops.prune(cache, max_size=limit, protect=(entry,))
+    except (HubVendorError, OSError) as exc:
+        _log.warning("hubvendor: automatic pruning of %s to HUBVENDOR_CACHE_MAX_SIZE failed: %s", cache.root, exc)

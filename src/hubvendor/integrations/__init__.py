@@ -1,0 +1,1 @@
+"""Build-backend integrations: the hatchling hook, the setuptools hook, and the wheel rewriting they share."""
