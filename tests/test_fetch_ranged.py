@@ -18,17 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.models import HALF_PLUS_TWO
+from support.models import HALF_PLUS_TWO, tar_gz_bytes
 from support.server import HALF_PLUS_TWO_HANDLE, HubServer, write_mirror_config
 
 from hubvendor import fetch, ranged, settings
 from hubvendor.errors import ConfigError, FetchError, SourceChangedError
-from hubvendor.server import write_deterministic_tar_gz
 
-try:
-    from hubvendor.digest import tree_digest
-except ImportError:  # before the archive package split
-    from hubvendor.archive import tree_digest
+from hubvendor.digest import tree_digest
 
 SIZE = 1_000_003
 
@@ -226,8 +222,8 @@ def test_the_archive_replaced_between_two_range_requests_gives_the_new_model_or_
     root = tmp_path / "root"
     (root / HALF_PLUS_TWO).parent.mkdir(parents=True)
     stored = root / f"{HALF_PLUS_TWO}.tar.gz"
-    write_deterministic_tar_gz(tmp_path / "old", str(stored))
-    write_deterministic_tar_gz(tmp_path / "new", str(tmp_path / "new.tar.gz"))
+    stored.write_bytes(tar_gz_bytes(tmp_path / "old"))
+    (tmp_path / "new.tar.gz").write_bytes(tar_gz_bytes(tmp_path / "new"))
     cache = tmp_path / "cache"
     with HubServer(root) as server:
         server.faults([{"kind": "throttle", "rate": 1 << 20, "times": 1000}])  # about 1 s per connection
