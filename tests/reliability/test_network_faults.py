@@ -142,9 +142,8 @@ RANGE_CASES = [
     Case("range: truncated with a lying Content-Length", lambda n, r: [{"kind": "truncate", "at": 100}], True),
     Case("range: answered 200 (Range ignored)", lambda n, r: [{"kind": "ignore_range", "times": 2}], True),
     Case("range: 503", lambda n, r: [{"kind": "status", "code": 503, "times": 2}], True),
-    # The message is checked in tests/test_fetch_ranged.py: here extraction may still report the
-    # fetch error as "cannot write" until the archive package passes chunk-source errors through.
-    Case("range: Range ignored for ever", lambda n, r: [{"kind": "ignore_range", "times": 1000}], False),
+    Case("range: Range ignored for ever", lambda n, r: [{"kind": "ignore_range", "times": 1000}], False,
+         "answered 200 instead of 206"),
     Case("range: 404", lambda n, r: [{"kind": "status", "code": 404}], False, "HTTP 404"),
 ]
 
