@@ -17,6 +17,11 @@ strings) and the cause. A download slower than ``HUBVENDOR_MIN_SPEED`` over
 ``HUBVENDOR_MIN_SPEED_TIME`` fails. Proxies and CA bundles come from the usual environment
 variables; ``TFHUB_DISABLE_CERT_VALIDATION=true`` turns off certificate checks as tensorflow_hub
 does. requests is imported only when a download starts.
+
+Large objects are read in ranges (``ranged``): when the first response offers ``Accept-Ranges:
+bytes``, a length of at least ``HUBVENDOR_RANGED_MIN_SIZE`` and a strong ETag, the rest comes as
+``Range: bytes=a-b`` requests with ``If-Range`` to the final URL, each checked and retried like a
+resume; the range connections of the whole process share one budget of ``HUBVENDOR_CONNECTIONS``.
 """
 
 from __future__ import annotations
