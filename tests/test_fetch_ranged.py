@@ -268,3 +268,13 @@ def test_a_server_that_always_ignores_ranges_fails_naming_url_and_cause():
     with Server(served) as server:
         with pytest.raises(FetchError, match=r"test/model/1: .*/obj: answered 200 instead of 206 .*gave up"):
             get_all(server.url + "/obj")
+
+
+def test_the_progress_bar_shows_the_whole_download(monkeypatch, capsys):
+    monkeypatch.setenv("TFHUB_DOWNLOAD_PROGRESS", "1")
+    served = Served(body(3))
+    with Server(served) as server:
+        with fetch.open_download(server.url + "/obj", name="test/model/1") as d:
+            bar = d._first._progress
+            assert sum(len(chunk) for chunk in d) == SIZE
+            assert isinstance(d, ranged.RangedDownload) and (bar.n, bar.total) == (SIZE, SIZE)

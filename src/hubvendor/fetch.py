@@ -144,14 +144,19 @@ class Download:
             raise (SourceChangedError if exc.changed else FetchError)(f"{self.name}: {exc}") from None
 
     def close(self) -> None:
+        self.stop()
+        with self._lock:
+            progress, self._progress = self._progress, None
+        if progress is not None:
+            progress.close()
+
+    def stop(self) -> None:
+        """Close the connection, keeping the progress bar (ranges on other connections move it on)."""
         with self._lock:
             self._closed = True
             response, self._response = self._response, None
-            progress, self._progress = self._progress, None
         if response is not None:
             response.close()
-        if progress is not None:
-            progress.close()
         self._session.close()
 
     def add_progress(self, count: int) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import collections
 import threading
-from typing import Any, Callable, Iterator, Protocol
+from typing import Callable, Iterator, Protocol
 
 from .errors import FetchError
 
@@ -31,6 +31,16 @@ class Stream(Protocol):
     def close(self) -> None: ...
 
 
+class First(Stream, Protocol):
+    """The probing download: also ``name``, ``url``, ``size``, and ``stop()`` (connection only)."""
+
+    name: str
+    url: str
+    size: int
+
+    def stop(self) -> None: ...
+
+
 def split(size: int, connections: int) -> list[tuple[int, int]]:
     """``[start, end)`` parts covering ``size`` bytes: at most MAX_PART each, at least 2 per connection."""
     per_part = max(1, min(MAX_PART, -(-size // (connections * PARTS_PER_CONNECTION))))
@@ -41,7 +51,7 @@ class RangedDownload:
     """Iterate for the object's bytes in order; ``url``, ``size`` and ``name`` as ``first``'s."""
 
     def __init__(
-        self, first: Any, *, open_part: Callable[[int, int], Stream], connections: int,
+        self, first: First, *, open_part: Callable[[int, int], Stream], connections: int,
         budget: threading.Semaphore, progress: Callable[[int], None] | None = None,
     ) -> None:
         self.name, self.url, self.size = first.name, first.url, first.size
@@ -153,7 +163,7 @@ class RangedDownload:
             at += len(chunk)
             if not self._put(0, chunk) or at >= end:
                 break
-        self._first.close()
+        self._first.stop()  # its progress bar stays: the whole download moves it
         self._finish(0, at, end)
 
     def _read_part(self, index: int) -> None:
