@@ -116,6 +116,7 @@ def ranges_on(monkeypatch):
     monkeypatch.setattr(fetch, "_budget", None)  # a budget sized from this test's settings
     monkeypatch.setenv("HUBVENDOR_RANGED_MIN_SIZE", "1")
     monkeypatch.setenv("HUBVENDOR_CONNECTIONS", "4")
+    monkeypatch.setenv("HUBVENDOR_RANGED_SPEED", "always")  # loopback is fast: ranges forced on
     monkeypatch.setenv("HUBVENDOR_RETRIES", "3")
     monkeypatch.delenv("HUBVENDOR_DOWNLOADER_CONFIG", raising=False)
     monkeypatch.delenv("HUBVENDOR_OFFLINE", raising=False)
@@ -203,7 +204,7 @@ def test_bad_settings_are_one_line_errors(name, value, monkeypatch):
 def _resolve(cache: Path, config: Path, **env: str) -> subprocess.CompletedProcess:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("HUBVENDOR_")}
     environment.update(TFHUB_CACHE_DIR=str(cache), HUBVENDOR_AUTOLOAD="0", HUBVENDOR_DOWNLOADER_CONFIG=str(config),
-                       HUBVENDOR_RANGED_MIN_SIZE="1", HUBVENDOR_CONNECTIONS="4")
+                       HUBVENDOR_RANGED_MIN_SIZE="1", HUBVENDOR_CONNECTIONS="4", HUBVENDOR_RANGED_SPEED="always")
     environment.update(env)
     return subprocess.run([sys.executable, "-m", "hubvendor", "resolve", HALF_PLUS_TWO_HANDLE],
                           env=environment, capture_output=True, text=True, timeout=120)
@@ -278,3 +279,18 @@ def test_the_progress_bar_shows_the_whole_download(monkeypatch, capsys):
             bar = d._first._progress
             assert sum(len(chunk) for chunk in d) == SIZE
             assert isinstance(d, ranged.RangedDownload) and (bar.n, bar.total) == (SIZE, SIZE)
+
+
+@pytest.mark.parametrize("speed, ranges", [("1", False), (None, True)])
+def test_ranges_start_only_when_one_connection_is_slow(speed, ranges, monkeypatch):
+    """This server sends about 30 MB/s per connection: under the default 100MB, ranges help; with
+    HUBVENDOR_RANGED_SPEED=1 (1 byte/s) the probing connection is fast enough and reads it all."""
+    if speed is None:
+        monkeypatch.delenv("HUBVENDOR_RANGED_SPEED")
+    else:
+        monkeypatch.setenv("HUBVENDOR_RANGED_SPEED", speed)
+    served = Served(body(3) * 4)
+    with Server(served) as server:
+        data, _ = get_all(server.url + "/obj")
+    assert data == served.body
+    assert any("Range" in r for r in served.requests) == ranges

@@ -19,9 +19,10 @@ variables; ``TFHUB_DISABLE_CERT_VALIDATION=true`` turns off certificate checks a
 does. requests is imported only when a download starts.
 
 Large objects are read in ranges (``ranged``): when the first response offers ``Accept-Ranges:
-bytes``, a length of at least ``HUBVENDOR_RANGED_MIN_SIZE`` and a strong ETag, the rest comes as
-``Range: bytes=a-b`` requests with ``If-Range`` to the final URL, each checked and retried like a
-resume; the range connections of the whole process share one budget of ``HUBVENDOR_CONNECTIONS``.
+bytes``, a length of at least ``HUBVENDOR_RANGED_MIN_SIZE`` and a strong ETag, and then reads
+slower than ``HUBVENDOR_RANGED_SPEED``, the rest comes as ``Range: bytes=a-b`` requests with
+``If-Range`` to the final URL, each checked and retried like a resume; the range connections of
+the whole process share one budget of ``HUBVENDOR_CONNECTIONS``.
 """
 
 from __future__ import annotations
@@ -422,7 +423,8 @@ def _in_ranges(first: Download, headers: dict[str, str] | None) -> Download | ra
             raise (SourceChangedError if exc.changed else FetchError)(f"{first.name}: {exc}") from None
 
     return ranged.RangedDownload(first, open_part=open_range, connections=connections,
-                                 budget=connection_budget(), progress=first.add_progress)
+                                 budget=connection_budget(), progress=first.add_progress,
+                                 spread_below=settings.ranged_speed())
 
 
 def request_uncompressed_location(handle: Handle) -> str:

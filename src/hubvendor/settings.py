@@ -185,6 +185,15 @@ def ranged_min_size() -> int:
     return parse_size(value, "HUBVENDOR_RANGED_MIN_SIZE") if value else 32 << 20
 
 
+def ranged_speed() -> float:
+    """Bytes/s below which one connection gets help from ranges (``HUBVENDOR_RANGED_SPEED``, a size, default
+    100MB; ``always``: ranges from the start)."""
+    value = os.environ.get("HUBVENDOR_RANGED_SPEED", "").strip()
+    if value.lower() == "always":
+        return math.inf
+    return parse_size(value, "HUBVENDOR_RANGED_SPEED") if value else 100_000_000
+
+
 def max_members() -> int:
     return env_int("HUBVENDOR_MAX_MEMBERS", 200_000)
 

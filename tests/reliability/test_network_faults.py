@@ -4,7 +4,7 @@ Each case runs ``hubvendor resolve`` (or a pinned ``Cache.ensure``) in a subproc
 cache, with a 0.5 s read timeout, 3 retries and a short backoff. Afterwards the cache must hold either
 the whole model (tree digest equal to the served model's) or nothing: no entry, lock or staging.
 Every case runs twice: on one connection, and with parallel ranges forced on (threshold 1 byte, 4
-connections), where the fault hits the probing response or, for the ``range:`` cases, a range request.
+connections, any speed), where the fault hits the probing response or, for the ``range:`` cases, a range request.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def archive_size(fault_server: HubServer) -> int:
         return int(response.headers["Content-Length"])
 
 
-RANGED = {"HUBVENDOR_RANGED_MIN_SIZE": "1", "HUBVENDOR_CONNECTIONS": "4"}
+RANGED = {"HUBVENDOR_RANGED_MIN_SIZE": "1", "HUBVENDOR_CONNECTIONS": "4", "HUBVENDOR_RANGED_SPEED": "always"}
 
 
 @pytest.mark.parametrize("ranged", [False, True], ids=["one stream", "ranged"])
