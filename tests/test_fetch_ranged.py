@@ -34,7 +34,7 @@ class Served:
         self.body, self.etag = body, etag
         self.accept_ranges = True
         self.ignore_ranges = False  # advertise ranges, answer every Range with 200 and the whole body
-        self.redirect_first = False
+        self.redirect_first: str | None = None  # where the first request is sent on to
         self.change_after: int | None = None  # range requests before the object becomes ``changed``
         self.changed: tuple[bytes, str] | None = None
         self.requests: list[dict[str, str]] = []
@@ -65,7 +65,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         try:
             if served.redirect_first and self.path == "/obj":
                 self.send_response(302)
-                self.send_header("Location", "/storage/obj?signature=secret")
+                self.send_header("Location", served.redirect_first)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
@@ -133,7 +133,7 @@ def body(seed: int) -> bytes:
 
 def test_ranges_carry_if_range_go_to_the_final_url_and_arrive_in_order():
     served = Served(body(3))
-    served.redirect_first = True
+    served.redirect_first = "/storage/obj?signature=secret"
     with Server(served) as server:
         data, d = get_all(server.url + "/obj")
     assert data == served.body
@@ -294,3 +294,14 @@ def test_ranges_start_only_when_one_connection_is_slow(speed, ranges, monkeypatc
         data, _ = get_all(server.url + "/obj")
     assert data == served.body
     assert any("Range" in r for r in served.requests) == ranges
+
+
+@pytest.mark.parametrize("host, sent", [("127.0.0.1", True), ("localhost", False)])
+def test_credentials_go_to_ranges_on_the_same_host_only(host, sent):
+    served = Served(body(3))
+    with Server(served) as server:
+        served.redirect_first = f"http://{host}:{server.url.rsplit(':', 1)[1]}/storage/obj"
+        with fetch.open_download(server.url + "/obj", name="test/model/1", headers={"Authorization": "Bearer s3cret"}) as d:
+            assert b"".join(d) == served.body
+    parts = [r for r in served.requests if "Range" in r]
+    assert parts and all(("Authorization" in r) == sent for r in parts)
