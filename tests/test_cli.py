@@ -167,6 +167,25 @@ def test_bazel_output_replaces_only_its_own_file(tmp_path: Path):
     assert sorted(os.listdir(tmp_path)) == ["WORKSPACE", "hubvendor.lock", "models.bzl"]
 
 
+
+def test_bazel_check_compares_workspace_stanzas_with_the_lock(tmp_path: Path):
+    """`hubvendor bazel --check`: the stanzas it printed match; an edited sha256 is named; hub_lock() cannot drift."""
+    from hubvendor import lockfile
+
+    lock = tmp_path / "hubvendor.lock"
+    lockfile.write(lock, lockfile.Lock([lockfile.LockedModel(
+        HALF_PLUS_TWO_HANDLE, HALF_PLUS_TWO_HANDLE, HALF_PLUS_TWO_HANDLE + "?tf-hub-format=compressed",
+        "a" * 64, 1, "sha256:" + "b" * 64)]))
+    workspace = tmp_path / "WORKSPACE"
+    assert hubvendor("bazel", "--lock", str(lock), "-o", str(workspace)).returncode == 0
+    ok = hubvendor("bazel", "--lock", str(lock), "--check", "--workspace", str(workspace))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    workspace.write_text(workspace.read_text().replace("a" * 64, "c" * 64))
+    drift = hubvendor("bazel", "--lock", str(lock), "--check", "--workspace", str(workspace))
+    assert drift.returncode == 1 and "c" * 64 in drift.stdout and HALF_PLUS_TWO_HANDLE in drift.stdout
+    workspace.write_text('load("@hubvendor//bazel:repositories.bzl", "hub_lock")\nhub_lock(name = "hub_lock", lock = "//:hubvendor.lock")\n')
+    assert hubvendor("bazel", "--lock", str(lock), "--check", "--workspace", str(workspace)).returncode == 0
+
 # -- issue 12 / 13: arguments ---------------------------------------------------------------------
 
 def test_non_utf8_arguments_are_one_line_errors(tmp_path: Path):

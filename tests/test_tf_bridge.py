@@ -205,8 +205,9 @@ def test_startup_hook_imports_nothing_until_tensorflow_hub(autoload_python):
            "('hubvendor', 'tensorflow', 'tensorflow_hub', 'typing', 'requests')))"
     off = run_python(autoload_python, code, dict(os.environ, HUBVENDOR_AUTOLOAD="0"))
     on = run_python(autoload_python, code, dict(os.environ, HUBVENDOR_AUTOLOAD="1"))
-    assert on.stdout == off.stdout
-    assert json.loads(on.stdout.replace("'", '"')) == ["hubvendor", "hubvendor._autoload"]
+    assert json.loads(off.stdout.replace("'", '"')) == ["hubvendor", "hubvendor._autoload"]
+    # on: also the import-free kagglehub hook (hubvendor.kaggle.hook), nothing heavier
+    assert json.loads(on.stdout.replace("'", '"')) == ["hubvendor", "hubvendor._autoload", "hubvendor.kaggle", "hubvendor.kaggle.hook"]
 
 
 # -- hubvendor.load, in this process (no tensorflow_hub involved) -----------------------------------

@@ -87,8 +87,12 @@ def startup():
     """Run by ``hubvendor-autoload.pth``: arm the hook unless ``HUBVENDOR_AUTOLOAD`` is off."""
     import os  # already imported by site.py: free
 
-    if setting(os.environ.get(VARIABLE)) is not False and TARGET not in sys.modules:
-        arm()
+    if setting(os.environ.get(VARIABLE)) is not False:
+        if TARGET not in sys.modules:
+            arm()
+        from hubvendor.kaggle import hook  # the same for kagglehub (import-free, like this module)
+
+        hook.arm()
 
 
 def install():

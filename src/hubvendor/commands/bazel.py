@@ -20,6 +20,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--lock", default="hubvendor.lock", metavar="FILE", help="lock file (default hubvendor.lock)")
     parser.add_argument("--output", "-o", default="", metavar="FILE", help="write to FILE instead of stdout")
+    parser.add_argument("--check", action="store_true",
+                        help="compare the hub_model() stanzas of --workspace with the lock; exit 1 on any difference")
+    parser.add_argument("--workspace", default="WORKSPACE", metavar="FILE", help="the file --check reads (default WORKSPACE)")
     parser.set_defaults(func=run)
 
 
@@ -28,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
     from ..bazel import Pin, stanzas
 
     lock = lockfile.load(args.lock)
+    if args.check:
+        return _check(args, [Pin(m.handle, m.sha256) for m in lock.models])
     text = stanzas((Pin(m.handle, m.sha256) for m in lock.models), source=os.path.basename(args.lock))
     if not args.output:
         sys.stdout.write(text)
@@ -37,4 +42,23 @@ def run(args: argparse.Namespace) -> int:
         atomicfile.write(args.output, text)
     except OSError as exc:
         raise ConfigError(f"--output {args.output}: cannot write ({exc.strerror or exc})") from None
+    return 0
+
+
+def _check(args: argparse.Namespace, pins: list) -> int:
+    """``--check``: one line per drift between the WORKSPACE stanzas and the lock (none with ``hub_lock()``)."""
+    from ..bazel import check
+
+    try:
+        with open(args.workspace, encoding="utf-8") as file:
+            text = file.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--workspace {args.workspace}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
+    problems = check(text, pins, workspace=args.workspace, source=os.path.basename(args.lock))
+    for line in problems:
+        print(line)
+    if problems:
+        print(f"fix: `hubvendor bazel --lock {args.lock} -o FILE` and load FILE, or read the lock with hub_lock()")
+        return 1
+    print(f"{args.workspace}: every hub_model() matches {args.lock}")
     return 0

@@ -1,0 +1,128 @@
+"""kagglehub's cache, read and written in kagglehub's own layout (without importing kagglehub).
+
+``<KAGGLEHUB_CACHE or ~/.cache/kagglehub>/models/<owner>/<model>/<framework>/<variation>/<version>/``
+holds a model; ``.../<variation>/<version>.complete`` marks the whole version complete and
+``.../<variation>/.complete/<version>/<path>.complete`` one file fetched with ``model_download(h, path=...)``.
+kagglehub keeps the framework as the user spelled it, so lookups compare owner, model and framework
+case-insensitively. Only whole versions count for hubvendor: per-file entries cannot show that nothing is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+
+from ..errors import CacheError
+from .ref import ModelRef
+
+CACHE_VAR = "KAGGLEHUB_CACHE"
+MARKERS = ".complete"
+
+
+def root() -> str:
+    """kagglehub's cache root, by kagglehub's rule."""
+    return os.environ.get(CACHE_VAR) or os.path.join(os.path.expanduser("~"), ".cache", "kagglehub")
+
+
+def locate(handle: object, cache_root: str | None = None) -> str | None:
+    """The directory of a whole version kagglehub downloaded and marked complete, else None."""
+    ref = ModelRef.from_key(handle)
+    if ref.version is None:
+        return None
+    variation_dir = _variation_dir(cache_root or root(), ref)
+    if variation_dir is None:
+        return None
+    model_dir = os.path.join(variation_dir, str(ref.version))
+    marker = model_dir + MARKERS
+    if os.path.isfile(marker) and os.path.isdir(model_dir) and os.listdir(model_dir):
+        return model_dir
+    return None
+
+
+def locate_file(ref: ModelRef, path: str, cache_root: str | None = None) -> str | None:
+    """One file kagglehub has (alone or in a whole version), else None."""
+    variation_dir = _variation_dir(cache_root or root(), ref.pinned())
+    if variation_dir is None:
+        return None
+    target = os.path.join(variation_dir, str(ref.version), path)
+    whole = os.path.isfile(os.path.join(variation_dir, f"{ref.version}{MARKERS}"))
+    single = os.path.isfile(os.path.join(variation_dir, MARKERS, str(ref.version), f"{path}{MARKERS}"))
+    return target if (whole or single) and os.path.exists(target) else None
+
+
+def versions(ref: ModelRef, cache_root: str | None = None) -> list[int]:
+    """Versions of ``ref``'s variation present as whole, complete entries, ascending."""
+    variation_dir = _variation_dir(cache_root or root(), ref)
+    if variation_dir is None:
+        return []
+    found = []
+    for name in os.listdir(variation_dir):
+        number = name[: -len(MARKERS)]
+        if name.endswith(MARKERS) and number.isdigit() and os.path.isdir(os.path.join(variation_dir, number)):
+            found.append(int(number))
+    return sorted(found)
+
+
+def export(handle: object, model_dir: str, cache_root: str | None = None) -> str:
+    """Copy ``model_dir`` into kagglehub's cache as ``handle``'s version, with whole-model and per-file markers.
+
+    The copy is staged next to its place and renamed; markers are written last, so kagglehub never
+    sees a partial entry as complete. An entry kagglehub already completed is left as it is.
+    """
+    ref = ModelRef.from_key(handle).pinned()
+    cache_root = cache_root or root()
+    present = locate(ref.key, cache_root)
+    if present:
+        return present
+    variation_dir = os.path.join(cache_root, "models", ref.owner, ref.model, ref.framework, ref.variation)
+    target = os.path.join(variation_dir, str(ref.version))
+    staging = f"{target}.hubvendor-{uuid.uuid4().hex}.tmp"
+    try:
+        os.makedirs(variation_dir, exist_ok=True)
+        shutil.copytree(model_dir, staging)
+        if os.path.exists(target):  # an incomplete entry (no marker): replaced
+            shutil.rmtree(target)
+        os.rename(staging, target)
+        for relative in _files(target):
+            marker = os.path.join(variation_dir, MARKERS, str(ref.version), relative + MARKERS)
+            os.makedirs(os.path.dirname(marker), exist_ok=True)
+            open(marker, "w").close()
+        open(target + MARKERS, "w").close()
+    except OSError as exc:
+        raise CacheError(f"kaggle://{ref.slug}: cannot export into kagglehub's cache {cache_root}: {exc}") from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _files(directory: str) -> list[str]:
+    found = []
+    for dirpath, _, filenames in os.walk(directory):
+        for name in filenames:
+            found.append(os.path.relpath(os.path.join(dirpath, name), directory).replace(os.sep, "/"))
+    return sorted(found)
+
+
+def _variation_dir(cache_root: str, ref: ModelRef) -> str | None:
+    """``models/<owner>/<model>/<framework>/<variation>`` as kagglehub spelled it, matched case-insensitively."""
+    directory = os.path.join(cache_root, "models")
+    for part, folded in ((ref.owner, True), (ref.model, True), (ref.framework, True), (ref.variation, False)):
+        directory = _child(directory, part, folded)
+        if directory is None:
+            return None
+    return directory
+
+
+def _child(directory: str, name: str, folded: bool) -> str | None:
+    exact = os.path.join(directory, name)
+    if os.path.isdir(exact):
+        return exact
+    if not folded:
+        return None
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return None
+    matches = sorted(n for n in names if n.lower() == name.lower() and os.path.isdir(os.path.join(directory, n)))
+    return os.path.join(directory, matches[0]) if matches else None

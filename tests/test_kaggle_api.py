@@ -1,0 +1,173 @@
+"""Kaggle handles' URLs, credentials as kagglehub reads them, and the REST calls hubvendor makes.
+
+The REST calls go through ``fetch`` to the loopback Kaggle stand-in (``support.kaggle_api``) by a
+downloader-config rewrite of www.kaggle.com, as a user's mirror line would.
+"""
+
+from __future__ import annotations
+
+import base64
+import inspect
+import io
+import json
+import tarfile
+
+import pytest
+
+from hubvendor import fetch
+from hubvendor.errors import ConfigError, FetchError, InvalidHandleError, OfflineError
+from hubvendor.kaggle import api, credentials
+from hubvendor.kaggle.ref import ModelRef
+from support.kaggle_api import KaggleApi
+
+SECRET = "s3cr3t-kaggle-key-7f1c"
+fetch_sends_headers = pytest.mark.skipif(
+    "headers" not in inspect.signature(fetch.open_download).parameters,
+    reason="needs fetch.open_download(..., headers=) (the fetch helper's contract)",
+)
+
+
+@pytest.fixture
+def no_credentials(monkeypatch, tmp_path):
+    """A home and config dir without Kaggle credentials, and no credential variables."""
+    for name in ("KAGGLE_API_TOKEN", "KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_CONFIG_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def kaggle(tmp_path, monkeypatch):
+    """The Kaggle stand-in serving one model, reached through a downloader-config rewrite."""
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "saved_model.pb").write_bytes(b"pb")
+    (model / "variables").mkdir()
+    (model / "variables" / "variables.index").write_bytes(b"index")
+    with KaggleApi() as server:
+        server.add("google/nnlm/tensorFlow2/en-dim50", 1, model)
+        server.add("google/nnlm/tensorFlow2/en-dim50", 2, model)
+        config = tmp_path / "mirror.cfg"
+        config.write_text(f"rewrite www.kaggle.com/(.*) {server.url}/$1\n")
+        monkeypatch.setenv("HUBVENDOR_DOWNLOADER_CONFIG", str(config))
+        monkeypatch.delenv("HUBVENDOR_OFFLINE", raising=False)
+        yield server
+
+
+def test_urls_are_kaggles_rest_paths():
+    ref = ModelRef.from_key("kaggle://google/nnlm/TensorFlow2/en-dim50/1")
+    assert ref.download_url() == "https://www.kaggle.com/api/v1/models/google/nnlm/tensorflow2/en-dim50/1/download"
+    assert ref.download_url("saved_model.pb").endswith("/en-dim50/1/download/saved_model.pb")
+    assert ref.instance_url() == "https://www.kaggle.com/api/v1/models/google/nnlm/tensorflow2/en-dim50/get"
+
+
+def test_spellings_give_one_ref_and_versionless_needs_a_lock():
+    spellings = [
+        "kaggle://google/nnlm/tensorflow2/en-dim50/1",
+        "https://www.kaggle.com/models/google/nnlm/TensorFlow2/en-dim50/1",
+        "https://kaggle.com/models/google/nnlm/frameworks/tensorFlow2/variations/en-dim50/versions/1",
+    ]
+    assert len({ModelRef.from_key(s).key for s in spellings}) == 1
+    versionless = ModelRef.from_key("kaggle://google/nnlm/tensorflow2/en-dim50")
+    assert versionless.version is None
+    with pytest.raises(InvalidHandleError, match="no version; run `hubvendor lock`"):
+        versionless.download_url()
+    with pytest.raises(InvalidHandleError, match="not a Kaggle model"):
+        ModelRef.from_key("https://tfhub.dev/google/nnlm-en-dim50/2")
+
+
+def test_credentials_are_found_in_kagglehubs_order(no_credentials, monkeypatch):
+    assert credentials.find() is None
+    config = no_credentials / "config"
+    config.mkdir(parents=True)
+    (config / "kaggle.json").write_text(json.dumps({"username": "file-user", "key": SECRET}))
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(config))
+    found = credentials.find()
+    assert found.source == str(config / "kaggle.json")
+    assert found.authorization == "Basic " + base64.b64encode(f"file-user:{SECRET}".encode()).decode()
+    monkeypatch.setenv("KAGGLE_USERNAME", "env-user")
+    monkeypatch.setenv("KAGGLE_KEY", SECRET)
+    assert credentials.find().source == "KAGGLE_USERNAME/KAGGLE_KEY"
+    monkeypatch.setenv("KAGGLE_API_TOKEN", SECRET)
+    assert credentials.find().source == "KAGGLE_API_TOKEN"
+    assert credentials.find().headers == {"Authorization": f"Bearer {SECRET}"}
+    assert SECRET not in repr(credentials.find())
+
+
+def test_broken_kaggle_json_is_one_line_without_its_contents(no_credentials, monkeypatch):
+    config = no_credentials / "config"
+    config.mkdir(parents=True)
+    (config / "kaggle.json").write_text('{"username": "u", "key": "' + SECRET)
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(config))
+    with pytest.raises(ConfigError) as caught:
+        credentials.find()
+    assert str(caught.value).startswith(str(config / "kaggle.json"))
+    assert SECRET not in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_latest_version_for_locking(kaggle, no_credentials):
+    ref = ModelRef.from_key("kaggle://google/nnlm/tensorflow2/en-dim50")
+    assert api.latest_version(ref, name="kaggle://google/nnlm/tensorflow2/en-dim50") == 2
+    assert kaggle.requests[0][:2] == ("GET", "/api/v1/models/google/nnlm/tensorflow2/en-dim50/get")
+
+
+def test_pin_gives_the_versioned_handle_the_lock_records(kaggle, no_credentials):
+    assert api.pin("kaggle://google/nnlm/TensorFlow2/en-dim50") == "kaggle://google/nnlm/tensorflow2/en-dim50/2"
+    assert api.pin("https://www.kaggle.com/models/google/nnlm/TensorFlow2/en-dim50/1") == (
+        "kaggle://google/nnlm/tensorflow2/en-dim50/1")
+    assert len(kaggle.requests) == 1  # a versioned handle needs no lookup
+
+
+def test_download_follows_the_redirect_to_signed_storage(kaggle, no_credentials):
+    ref = ModelRef.from_key("kaggle://google/nnlm/tensorflow2/en-dim50/2")
+    with api.open_download(ref, name="kaggle://google/nnlm/tensorflow2/en-dim50/2") as download:
+        data = b"".join(download)
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        assert sorted(tar.getnames()) == ["saved_model.pb", "variables", "variables/variables.index"]
+    assert [path for _, path, _ in kaggle.requests] == [
+        "/api/v1/models/google/nnlm/tensorflow2/en-dim50/2/download",
+        "/storage/google/nnlm/tensorflow2/en-dim50/2/archive.tar.gz",
+    ]
+
+
+def test_offline_switch_stops_api_calls(kaggle, no_credentials, monkeypatch):
+    monkeypatch.setenv("HUBVENDOR_OFFLINE", "1")
+    with pytest.raises(OfflineError):
+        api.latest_version(ModelRef.from_key("kaggle://google/nnlm/tensorflow2/en-dim50"), name="h")
+    assert kaggle.requests == []
+
+
+def test_401_without_credentials_says_none_were_found(tmp_path, monkeypatch, no_credentials):
+    with KaggleApi(authorization="Bearer something") as server:
+        config = tmp_path / "mirror.cfg"
+        config.write_text(f"rewrite www.kaggle.com/(.*) {server.url}/$1\n")
+        monkeypatch.setenv("HUBVENDOR_DOWNLOADER_CONFIG", str(config))
+        server.add("acme/private/keras/v1", 1, tmp_path)
+        with pytest.raises(FetchError) as caught:
+            api.latest_version(ModelRef.from_key("kaggle://acme/private/keras/v1"), name="kaggle://acme/private/keras/v1")
+    message = str(caught.value)
+    assert message.startswith("kaggle://acme/private/keras/v1: Kaggle answered 401 Unauthorized and no Kaggle credentials")
+    assert "KAGGLE_USERNAME" in message and "\n" not in message
+
+
+@fetch_sends_headers
+def test_401_names_the_credential_source_never_its_value(tmp_path, monkeypatch, no_credentials, capfd):
+    """Must-show 5 (hubvendor's REST calls): the key reaches the server only in the header."""
+    monkeypatch.setenv("KAGGLE_USERNAME", "someone")
+    monkeypatch.setenv("KAGGLE_KEY", SECRET)
+    good = credentials.find().authorization
+    with KaggleApi(authorization=good) as server:
+        config = tmp_path / "mirror.cfg"
+        config.write_text(f"rewrite www.kaggle.com/(.*) {server.url}/$1\n")
+        monkeypatch.setenv("HUBVENDOR_DOWNLOADER_CONFIG", str(config))
+        server.add("acme/private/keras/v1", 4, tmp_path)
+        ref = ModelRef.from_key("kaggle://acme/private/keras/v1")
+        assert api.latest_version(ref, name="kaggle://acme/private/keras/v1") == 4
+        assert server.requests[0][2]  # the header was sent
+        monkeypatch.setenv("KAGGLE_KEY", "wrong-" + SECRET)
+        with pytest.raises(FetchError) as caught:
+            api.latest_version(ref, name="kaggle://acme/private/keras/v1")
+    message = str(caught.value)
+    assert "401 Unauthorized to the credentials from KAGGLE_USERNAME/KAGGLE_KEY" in message
+    out, err = capfd.readouterr()
+    assert SECRET not in message + out + err
