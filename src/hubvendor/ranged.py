@@ -5,10 +5,9 @@
 hash, writes) sees one stream, exactly as from a single connection. Part 0 comes from the response
 that probed the object, which goes on reading part after part for as long as it is fast: once it
 reads slower than ``spread_below`` bytes/s (first judged MEASURE_SECONDS after the start; ``inf``:
-from the start), the other
-workers start and it stops at the end of its part, so a fast link pays nothing for the machinery.
-The other parts come from ``open_part(start, end)``, which must prove each range belongs to the
-same object (``fetch`` passes a ranged, ``If-Range`` request). At most
+from the start), the other workers start and it stops at the end of its part, so a fast link pays
+nothing for the machinery. The other parts come from ``open_part(start, end)``, which must prove
+each range belongs to the same object (``fetch`` passes a ranged, ``If-Range`` request). At most
 ``window`` parts are fetched ahead of the part being consumed, so the memory held is bounded by
 ``window * part_size``; each extra connection holds a slot of the process-wide ``budget`` while it
 transfers a part. The first failure of any part ends the download with that part's error.
