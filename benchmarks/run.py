@@ -32,7 +32,7 @@ from loopback import Mirror  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-SECTIONS = ("fetch", "scaling", "many", "warm", "wheel", "bazel")
+SECTIONS = ("fetch", "scaling", "many", "warm", "wheel", "bazel", "ranged")
 LIBRARIES = ("hubvendor", "requests", "isal", "rapidgzip", "tensorflow", "tensorflow-hub", "hatchling", "numpy", "matplotlib")
 
 

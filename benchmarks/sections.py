@@ -462,3 +462,6 @@ def bazel(ctx: Context, sizes: dict[str, object], **_: object) -> Result:
     if shutil.which("bazel") is None:
         return Result(markdown=["### Bazel\n\nSkipped: `bazel` is not on PATH (`apt-get install bazel-bootstrap`).\n"])
     return bench_bazel.run(ctx, sizes["wheel"])  # type: ignore[arg-type]  # 512 MiB: Bazel inflates at ~100 MB/s
+
+
+from ranged import ranged  # noqa: E402,F401  (issue 16: parallel ranged downloads on capped links)

@@ -17,6 +17,12 @@ strings) and the cause. A download slower than ``HUBVENDOR_MIN_SPEED`` over
 ``HUBVENDOR_MIN_SPEED_TIME`` fails. Proxies and CA bundles come from the usual environment
 variables; ``TFHUB_DISABLE_CERT_VALIDATION=true`` turns off certificate checks as tensorflow_hub
 does. requests is imported only when a download starts.
+
+Large objects are read in ranges (``ranged``): when the first response offers ``Accept-Ranges:
+bytes``, a length of at least ``HUBVENDOR_RANGED_MIN_SIZE`` and a strong ETag, and then reads
+slower than ``HUBVENDOR_RANGED_SPEED``, the rest comes as ``Range: bytes=a-b`` requests with
+``If-Range`` to the final URL, each checked and retried like a resume; the range connections of
+the whole process share one budget of ``HUBVENDOR_CONNECTIONS``.
 """
 
 from __future__ import annotations
@@ -30,30 +36,20 @@ import time
 import urllib.parse
 from typing import TYPE_CHECKING, Any, Iterator
 
-from . import __version__, httpinfo, mirrors, settings
+from . import __version__, httpinfo, mirrors, ranged, settings
 from .errors import FetchError, OfflineError, SourceChangedError
 from .handle import Handle
+from .httpget import CandidateFailed, get, new_session
 from .httpinfo import describe, display_url
 
 if TYPE_CHECKING:
     import requests
 
 CHUNK_SIZE = 1 << 20
-MAX_REDIRECTS = 10
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 BACKOFF_BASE = 0.25  # seconds; doubled per consecutive failure, with jitter
 BACKOFF_CAP = 30.0
 RETRY_AFTER_CAP = 60.0
 FRESH_BUDGET_BYTES = CHUNK_SIZE  # progress that renews the retry budget
-
-
-class _CandidateFailed(Exception):
-    """This candidate URL cannot serve the download; ``fallback`` says whether to try the next one."""
-
-    def __init__(self, message: str, *, fallback: bool, changed: bool = False) -> None:
-        super().__init__(message)
-        self.fallback = fallback
-        self.changed = changed
 
 
 class _Attempts:
@@ -66,13 +62,13 @@ class _Attempts:
         self._progress_mark = start
 
     def wait(self, cause: str, *, position: int = 0, retry_after: float | None = None) -> None:
-        """Sleep before retrying, or raise _CandidateFailed once the retries are spent."""
+        """Sleep before retrying, or raise CandidateFailed once the retries are spent."""
         if position >= self._progress_mark + FRESH_BUDGET_BYTES:  # real progress since counting began
             self.failures = 0
             self._progress_mark = position
         self.failures += 1
         if self.failures > self.limit:
-            raise _CandidateFailed(f"{self.url}: {cause} (gave up after {self.limit} retries)", fallback=True)
+            raise CandidateFailed(f"{self.url}: {cause} (gave up after {self.limit} retries)", fallback=True)
         if retry_after is None:
             delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (self.failures - 1)) * random.uniform(0.5, 1.0)
         else:
@@ -80,52 +76,30 @@ class _Attempts:
         time.sleep(delay)
 
 
-def new_session(headers: dict[str, str] | None = None) -> requests.Session:
-    """A requests session that refuses redirects the downloader config blocks; identity encoding."""
-    import requests
-
-    class PolicedSession(requests.Session):
-        def get_redirect_target(self, resp: requests.Response) -> str | None:
-            target = super().get_redirect_target(resp)
-            if target:
-                try:
-                    absolute = urllib.parse.urljoin(resp.url, target)
-                    refusal = mirrors.redirect_refusal(absolute)
-                except ValueError as exc:
-                    absolute, refusal = target, f"invalid Location ({exc})"
-                if refusal:
-                    resp.close()
-                    raise _CandidateFailed(
-                        f"{display_url(resp.url)}: redirect to {display_url(absolute)} not followed: {refusal}",
-                        fallback=True,
-                    )
-            return target
-
-    s = PolicedSession()
-    s.max_redirects = MAX_REDIRECTS
-    s.headers["User-Agent"] = f"hubvendor/{__version__} {requests.utils.default_user_agent()}"
-    s.headers["Accept-Encoding"] = "identity"  # byte offsets must be the archive's
-    s.headers.update(headers or {})
-    return s
-
-
 class Download:
     """A streaming download: iterate for ``bytes`` chunks; ``url`` (after redirects), ``size`` (or None).
 
     :meth:`close` may be called from another thread while one iterates: the reader then stops
-    without yielding more, reconnecting or touching the closed session.
+    without yielding more, reconnecting or touching the closed session. With ``end`` it reads the
+    range ``[offset, end)`` of an object already seen (its ``size`` and strong ETag ``validator``):
+    every request carries ``If-Range``, and an answer that is not that exact range is retried.
     """
 
-    def __init__(self, source: str, *, name: str, offset: int = 0, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, source: str, *, name: str, offset: int = 0, headers: dict[str, str] | None = None,
+        end: int | None = None, size: int | None = None, validator: str | None = None,
+    ) -> None:
         self.name = name
         self.source = source
         self.url = source
-        self.size: int | None = None
-        self.validator: str | None = None  # the object's strong ETag, if it has one
+        self.size = size
+        self.validator = validator  # the object's strong ETag, if it has one
+        self.accepts_ranges = False  # the first response said Accept-Ranges: bytes
+        self._end = end
         self._start = offset
         self._position = offset
         self._prefix: Any = None  # sha256 of bytes [start, position) when there is no strong ETag
-        self._opened = False
+        self._opened = end is not None
         self._response: requests.Response | None = None
         self._attempts = _Attempts(source, start=offset)
         self._speed = httpinfo.Throughput(settings.min_speed(), settings.min_speed_time())
@@ -146,7 +120,7 @@ class Download:
             while self._response is not None:
                 try:
                     chunk, state = self._read()
-                except _CandidateFailed:
+                except CandidateFailed:
                     raise
                 except Exception:
                     if self._closed:  # close() from another thread took the response away mid-read
@@ -166,20 +140,31 @@ class Download:
                         self._response.close()
                 self._attempts.wait(state, position=self._position)
                 self._connect()
-        except _CandidateFailed as exc:
+        except CandidateFailed as exc:
             self.close()
             raise (SourceChangedError if exc.changed else FetchError)(f"{self.name}: {exc}") from None
 
     def close(self) -> None:
+        self.stop()
+        with self._lock:
+            progress, self._progress = self._progress, None
+        if progress is not None:
+            progress.close()
+
+    def stop(self) -> None:
+        """Close the connection, keeping the progress bar (ranges on other connections move it on)."""
         with self._lock:
             self._closed = True
             response, self._response = self._response, None
-            progress, self._progress = self._progress, None
         if response is not None:
             response.close()
-        if progress is not None:
-            progress.close()
         self._session.close()
+
+    def add_progress(self, count: int) -> None:
+        """Move the progress bar by ``count`` bytes read elsewhere (by range connections)."""
+        with self._lock:
+            if self._progress is not None:
+                self._progress.update(count)
 
     def __enter__(self) -> Download:
         return self
@@ -201,11 +186,18 @@ class Download:
         state = None
         try:
             while received < CHUNK_SIZE:
-                piece = self._response.raw.read1(CHUNK_SIZE - received, decode_content=False)
+                want = CHUNK_SIZE - received
+                if self._end is not None:  # a range: a longer answer is read only up to its end
+                    want = min(want, self._end - self._position - received)
+                    if not want:
+                        state = ""
+                        break
+                piece = self._response.raw.read1(want, decode_content=False)
                 if not piece:
                     end = self._position + received
-                    short = self.size is not None and end < self.size
-                    state = f"connection closed after {end} of {self.size} bytes" if short else ""
+                    stop = self.size if self._end is None else self._end
+                    short = stop is not None and end < stop
+                    state = f"connection closed after {end} of {stop} bytes" if short else ""
                     break
                 pieces.append(piece)
                 received += len(piece)
@@ -224,7 +216,7 @@ class Download:
     def _too_slow(self, count: int) -> None:
         slow = self._speed.add(count)
         if slow:
-            raise _CandidateFailed(f"{display_url(self.source)}: {slow}", fallback=True)
+            raise CandidateFailed(f"{display_url(self.source)}: {slow}", fallback=True)
 
     def _connect(self) -> None:
         """(Re)open the response at the current position, retrying transient failures."""
@@ -235,36 +227,42 @@ class Download:
             if resume and self.validator:
                 asked = self._position
                 headers["If-Range"] = self.validator
+            if self._end is not None:
+                asked = self._position
+                headers["If-Range"] = self.validator or ""
             if asked is not None:
-                headers["Range"] = f"bytes={asked}-"
+                headers["Range"] = f"bytes={asked}-{'' if self._end is None else self._end - 1}"
             response = get(self._session, self.source, self._attempts, headers=headers, position=self._position)
             if response.status_code == 404:
                 response.close()
                 host = urllib.parse.urlsplit(response.url).netloc.rpartition("@")[2]
-                raise _CandidateFailed(
+                raise CandidateFailed(
                     f"not found on {host} (HTTP 404 from {display_url(response.url)})", fallback=True
                 )
             if response.status_code not in (200, 206):
                 response.close()
-                raise _CandidateFailed(
+                raise CandidateFailed(
                     f"{display_url(response.url)}: HTTP {response.status_code} {response.reason}",
                     fallback=response.status_code >= 500,
                 )
-            if self._accept(response, asked):
+            retry = self._accept(response, asked)
+            if retry is None:
                 return
-            self._attempts.wait(f"connection dropped while skipping to byte {self._position}", position=self._position)
+            self._attempts.wait(retry, position=self._position)
 
-    def _accept(self, response: requests.Response, asked: int | None) -> bool:
-        """Take ``response`` as the body from the current position; False to reconnect after a drop."""
+    def _accept(self, response: requests.Response, asked: int | None) -> str | None:
+        """Take ``response`` as the body from the current position; else why to reconnect."""
         url = display_url(response.url)
         try:
             length = httpinfo.content_length(response.raw.headers.getlist("Content-Length"))
         except ValueError as exc:
             response.close()
-            raise _CandidateFailed(f"{url}: {exc}", fallback=True) from None
+            raise CandidateFailed(f"{url}: {exc}", fallback=True) from None
         etag = httpinfo.strong_etag(response.headers.get("ETag"))
         if response.status_code == 206:
-            body_start, total = self._check_partial(response, url, asked, length, etag)
+            body_start, total, problem = self._check_partial(response, url, asked, length, etag)
+            if problem:
+                return problem
         else:
             if self._opened and self.validator and etag != self.validator:
                 response.close()
@@ -272,20 +270,24 @@ class Download:
             if self._opened and None not in (self.size, length) and length != self.size:
                 response.close()
                 raise _changed(url, f"{self.size} bytes at the start, {length} now")
+            if self._end is not None:
+                response.close()
+                return "answered 200 instead of 206 to a Range request"
             body_start, total = 0, length
         if not self._opened:
             self.size, self.validator = total, etag
+            self.accepts_ranges = response.headers.get("Accept-Ranges", "").strip().lower() == "bytes"
             if etag is None:
                 self._prefix = hashlib.sha256()
         if self._position > body_start and not self._skip(response, body_start):
-            return False
+            return f"connection dropped while skipping to byte {self._position}"
         self._speed.restart()
         first, self._opened = not self._opened, True
         self.url = response.url
         with self._lock:
             if self._closed:  # closed by another thread while reconnecting: iteration ends
                 response.close()
-                return True
+                return None
             self._response = response
             if first and settings.download_progress():
                 from tqdm import tqdm
@@ -294,12 +296,15 @@ class Download:
                     total=self.size, initial=self._position, unit="B", unit_scale=True, unit_divisor=1024,
                     desc=self.name, file=sys.stderr, leave=False,
                 )
-        return True
+        return None
 
     def _check_partial(
         self, response: requests.Response, url: str, asked: int | None, length: int | None, etag: str | None
-    ) -> tuple[int, int | None]:
-        """A 206 must answer the Range asked, for the same object; returns (first byte, total size)."""
+    ) -> tuple[int, int | None, str | None]:
+        """A 206 must answer the Range asked, for the same object: (first byte, total size, problem).
+
+        A wrong answer to a range of a known object is a problem to retry; any other fails the URL.
+        """
         header = response.headers.get("Content-Range")
         parsed = httpinfo.content_range(header)
         problem = None
@@ -308,16 +313,22 @@ class Download:
         elif parsed is None:
             problem = f"answered 206 Partial Content without a valid Content-Range (got {header!r})"
         elif (parsed[0] != asked or (length is not None and length != parsed[1] - parsed[0] + 1)
-              or None not in (self.size, parsed[2]) and parsed[2] != self.size):
+              or None not in (self.size, parsed[2]) and parsed[2] != self.size
+              or self._end is not None and parsed[1] < self._end - 1):
             problem = (f"asked for bytes from {asked} of {self.size if self.size is not None else 'unknown'}, "
                        f"server sent Content-Range {header!r} with Content-Length {length}")
-        if problem:
-            response.close()
-            raise _CandidateFailed(f"{url}: {problem}", fallback=not self._opened)
         if self._opened and self.validator and etag != self.validator:
             response.close()
             raise _changed(url, f"ETag {self.validator} at the start, {etag or 'none'} on resume")
-        return parsed[0], parsed[2] if parsed[2] is not None else self.size
+        if problem:
+            response.close()
+            if self._end is not None and parsed is not None and parsed[2] not in (None, self.size):
+                raise CandidateFailed(f"{url}: the first response announced {self.size} bytes, a range request "
+                                      f"found {parsed[2]} (truncated, or changed on the server)", fallback=False)
+            if self._end is not None:
+                return 0, None, problem
+            raise CandidateFailed(f"{url}: {problem}", fallback=not self._opened)
+        return parsed[0], parsed[2] if parsed[2] is not None else self.size, None
 
     def _skip(self, response: requests.Response, body_start: int) -> bool:
         """Read the body up to the current position without passing it on; False on a drop.
@@ -349,8 +360,8 @@ class Download:
         return True
 
 
-def _changed(url: str, detail: str) -> _CandidateFailed:
-    return _CandidateFailed(
+def _changed(url: str, detail: str) -> CandidateFailed:
+    return CandidateFailed(
         f"{url}: the file changed on the server during the download ({detail}); nothing was kept, run again",
         fallback=False, changed=True,
     )
@@ -358,11 +369,13 @@ def _changed(url: str, detail: str) -> _CandidateFailed:
 
 def open_download(
     url: str, *, name: str, offset: int = 0, headers: dict[str, str] | None = None
-) -> Download:
+) -> Download | ranged.RangedDownload:
     """Start downloading ``url`` (for handle ``name``) from byte ``offset``; mirrors applied.
 
     ``headers`` (e.g. an ``Authorization``) go with every request to the URL's own host; they are
     never shown in messages and requests drops ``Authorization`` on a redirect to another host.
+    An object of at least ``HUBVENDOR_RANGED_MIN_SIZE`` whose first response offers byte ranges
+    and a strong ETag is read as ``HUBVENDOR_CONNECTIONS`` ranges of its final URL, in order.
     """
     if settings.offline():
         raise OfflineError(f"{name}: HUBVENDOR_OFFLINE is set; not downloading {display_url(url)}")
@@ -370,12 +383,48 @@ def open_download(
     failures: list[str] = []
     for candidate in candidates:
         try:
-            return Download(candidate, name=name, offset=offset, headers=headers)
-        except _CandidateFailed as exc:
+            download = Download(candidate, name=name, offset=offset, headers=headers)
+        except CandidateFailed as exc:
             failures.append(str(exc))
             if not exc.fallback:
                 break
+        else:
+            return _in_ranges(download, headers) if offset == 0 else download
     raise FetchError(_failure_message(name, candidates, failures))
+
+
+_budget_lock = threading.Lock()
+_budget: threading.BoundedSemaphore | None = None
+
+
+def connection_budget() -> threading.BoundedSemaphore:
+    """The process-wide limit on range connections (``HUBVENDOR_CONNECTIONS``), shared by all downloads."""
+    global _budget
+    with _budget_lock:
+        if _budget is None:
+            _budget = threading.BoundedSemaphore(settings.connections())
+        return _budget
+
+
+def _in_ranges(first: Download, headers: dict[str, str] | None) -> Download | ranged.RangedDownload:
+    """``first`` read on several connections when the object allows it, else ``first`` itself."""
+    connections = settings.connections()
+    if (connections < 2 or not first.accepts_ranges or first.validator is None or first.size is None
+            or first.size < max(2, settings.ranged_min_size())):
+        return first
+    same_host = urllib.parse.urlsplit(first.url).netloc == urllib.parse.urlsplit(first.source).netloc
+    part_headers = headers if same_host else None  # credentials never follow a redirect to another host
+
+    def open_range(start: int, end: int) -> Download:
+        try:
+            return Download(first.url, name=first.name, offset=start, end=end, size=first.size,
+                            validator=first.validator, headers=part_headers)
+        except CandidateFailed as exc:
+            raise (SourceChangedError if exc.changed else FetchError)(f"{first.name}: {exc}") from None
+
+    return ranged.RangedDownload(first, open_part=open_range, connections=connections,
+                                 budget=connection_budget(), progress=first.add_progress,
+                                 spread_below=settings.ranged_speed())
 
 
 def request_uncompressed_location(handle: Handle) -> str:
@@ -392,7 +441,7 @@ def request_uncompressed_location(handle: Handle) -> str:
         for candidate in candidates:
             try:
                 response = get(plain, candidate, _Attempts(candidate), allow_redirects=False)
-            except _CandidateFailed as exc:
+            except CandidateFailed as exc:
                 failures.append(str(exc))
                 continue
             with response:
@@ -414,49 +463,6 @@ def request_uncompressed_location(handle: Handle) -> str:
                 failures.append(f"{shown}: 303 See Other, but {problem}")
                 break
     raise FetchError(_failure_message(handle.raw, candidates, failures))
-
-
-def get(
-    session: requests.Session, url: str, attempts: _Attempts, *,
-    headers: dict[str, str] | None = None, allow_redirects: bool = True, position: int = 0,
-) -> requests.Response:
-    """GET with retries on connection errors, timeouts and retryable statuses."""
-    import requests
-    import urllib3
-
-    shown = display_url(url)
-    while True:
-        try:
-            response = session.get(
-                url, headers=headers, stream=True, allow_redirects=allow_redirects,
-                timeout=(settings.connect_timeout(), settings.read_timeout()),
-                verify=False if settings.disable_cert_validation() else None,
-            )
-        except requests.TooManyRedirects:
-            raise _CandidateFailed(f"{shown}: redirect loop (more than {MAX_REDIRECTS} redirects)", fallback=True) from None
-        except requests.exceptions.SSLError as exc:
-            raise _CandidateFailed(
-                f"{shown}: TLS certificate check failed ({describe(exc)}); set REQUESTS_CA_BUNDLE to your "
-                f"CA bundle, or TFHUB_DISABLE_CERT_VALIDATION=true to skip the check",
-                fallback=True,
-            ) from None
-        except requests.exceptions.InvalidHeader as exc:
-            raise _CandidateFailed(f"{shown}: the server sent invalid headers ({describe(exc)})", fallback=True) from None
-        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
-                urllib3.exceptions.LocationValueError, UnicodeError) as exc:
-            raise _CandidateFailed(f"{shown}: invalid URL ({describe(exc)})", fallback=True) from None
-        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-            attempts.wait(f"{describe(exc)}", position=position)
-            continue
-        except requests.RequestException as exc:
-            raise _CandidateFailed(f"{shown}: {describe(exc)}", fallback=True) from None
-        if response.status_code in RETRYABLE_STATUSES:
-            wait = httpinfo.retry_after(response.headers.get("Retry-After"))
-            response.close()
-            attempts.wait(f"HTTP {response.status_code} {response.reason} from {display_url(response.url)}",
-                          position=position, retry_after=wait)
-            continue
-        return response
 
 
 def _failure_message(name: str, candidates: list[str], failures: list[str]) -> str:

@@ -174,6 +174,26 @@ def min_speed_time() -> float:
     return env_number("HUBVENDOR_MIN_SPEED_TIME", 60.0, positive=True)
 
 
+def connections() -> int:
+    """Connections per download, and range connections per process (``HUBVENDOR_CONNECTIONS``, default 8; 1: one stream)."""
+    return max(1, env_int("HUBVENDOR_CONNECTIONS", 8, maximum=64))
+
+
+def ranged_min_size() -> int:
+    """Archives at least this large are fetched in ranges (``HUBVENDOR_RANGED_MIN_SIZE``, a size, default 32MiB)."""
+    value = os.environ.get("HUBVENDOR_RANGED_MIN_SIZE", "")
+    return parse_size(value, "HUBVENDOR_RANGED_MIN_SIZE") if value else 32 << 20
+
+
+def ranged_speed() -> float:
+    """Bytes/s below which one connection gets help from ranges (``HUBVENDOR_RANGED_SPEED``, a size, default
+    100MB; ``always``: ranges from the start)."""
+    value = os.environ.get("HUBVENDOR_RANGED_SPEED", "").strip()
+    if value.lower() == "always":
+        return math.inf
+    return parse_size(value, "HUBVENDOR_RANGED_SPEED") if value else 100_000_000
+
+
 def max_members() -> int:
     return env_int("HUBVENDOR_MAX_MEMBERS", 200_000)
 

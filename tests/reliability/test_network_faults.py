@@ -3,10 +3,13 @@
 Each case runs ``hubvendor resolve`` (or a pinned ``Cache.ensure``) in a subprocess against a fresh
 cache, with a 0.5 s read timeout, 3 retries and a short backoff. Afterwards the cache must hold either
 the whole model (tree digest equal to the served model's) or nothing: no entry, lock or staging.
+Every case runs twice: on one connection, and with parallel ranges forced on (threshold 1 byte, 4
+connections, any speed), where the fault hits the probing response or, for the ``range:`` cases, a range request.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import urllib.request
 from dataclasses import dataclass, field
@@ -16,6 +19,7 @@ from typing import Any, Callable
 import pytest
 from support.server import HubServer, write_mirror_config
 
+from hubvendor import ranged as ranges
 from hubvendor.handle import parse
 
 from . import figures
@@ -95,27 +99,81 @@ def archive_size(fault_server: HubServer) -> int:
         return int(response.headers["Content-Length"])
 
 
+RANGED = {"HUBVENDOR_RANGED_MIN_SIZE": "1", "HUBVENDOR_CONNECTIONS": "4", "HUBVENDOR_RANGED_SPEED": "always"}
+
+
+@pytest.mark.parametrize("ranged", [False, True], ids=["one stream", "ranged"])
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_fault(case: Case, fault_server: HubServer, archive_size: int, served_digests, tmp_path: Path):
+def test_fault(case: Case, ranged: bool, fault_server: HubServer, archive_size: int, served_digests, tmp_path: Path):
     rng = random.Random(f"{SEED}:{case.name}")
     cache = tmp_path / "cache"
     cache.mkdir()
     env = environment(cache, write_mirror_config(tmp_path / "m.cfg", fault_server.url),
-                      HUBVENDOR_READ_TIMEOUT="0.5", HUBVENDOR_RETRIES="3", **case.env)
+                      HUBVENDOR_READ_TIMEOUT="0.5", HUBVENDOR_RETRIES="3", **case.env, **(RANGED if ranged else {}))
     fault_server.reset()
     faults = case.faults(archive_size, rng)
-    fault_server.faults(faults)
+    fault_server.faults(_in_every_range(faults, archive_size) if ranged else faults)
     args = ("ensure", HANDLE, "0" * 64) if case.pin else ("resolve", HANDLE)
     result = hubvendor(*args, env=env, deadline=DEADLINE)
 
     corrupt = entry_problems(cache, {SHA1: served_digests[SMALL]})
     entry = cache / SHA1
+    if ranged and any(f["kind"] == "corrupt" for f in faults):  # every range corrupted: gzip or tar notices first
+        case = dataclasses.replace(case, message="")
+    _check(case, result, cache, entry, corrupt, faults, fault_server)
+
+
+def _in_every_range(faults: list[dict[str, Any]], size: int) -> list[dict[str, Any]]:
+    """Corruption at absolute offset N, moved to N's offset within its range and applied to every
+    response, so that it reaches the consumer however the ranges are requested."""
+    moved = []
+    for fault in faults:
+        if fault["kind"] == "corrupt":
+            start = max(s for s, _ in ranges.split(size, int(RANGED["HUBVENDOR_CONNECTIONS"])) if s <= fault["at"])
+            fault = dict(fault, at=fault["at"] - start, times=1000)
+        moved.append(fault)
+    return moved
+
+
+RANGE_CASES = [
+    Case("range: reset", lambda n, r: [{"kind": "reset", "at": 100}], True),
+    Case("range: reset three times", lambda n, r: [{"kind": "reset", "at": 50, "times": 3}], True),
+    Case("range: stall past the read timeout", lambda n, r: [{"kind": "stall", "at": 100, "seconds": 2}], True),
+    Case("range: truncated with a lying Content-Length", lambda n, r: [{"kind": "truncate", "at": 100}], True),
+    Case("range: answered 200 (Range ignored)", lambda n, r: [{"kind": "ignore_range", "times": 2}], True),
+    Case("range: 503", lambda n, r: [{"kind": "status", "code": 503, "times": 2}], True),
+    Case("range: Range ignored for ever", lambda n, r: [{"kind": "ignore_range", "times": 1000}], False,
+         "answered 200 instead of 206"),
+    Case("range: 404", lambda n, r: [{"kind": "status", "code": 404}], False, "HTTP 404"),
+]
+
+
+@pytest.mark.parametrize("case", RANGE_CASES, ids=[c.name for c in RANGE_CASES])
+def test_fault_in_a_range_request(case: Case, fault_server: HubServer, archive_size: int, served_digests,
+                                  tmp_path: Path):
+    """Parallel ranges on; the probing response is served whole, the fault hits a range request."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    env = environment(cache, write_mirror_config(tmp_path / "m.cfg", fault_server.url),
+                      HUBVENDOR_READ_TIMEOUT="0.5", HUBVENDOR_RETRIES="3", **RANGED)
+    fault_server.reset()
+    faults = case.faults(archive_size, random.Random(case.name))
+    fault_server.faults([{"kind": "throttle", "rate": 1e12}, *faults])  # a no-op taken by the probe
+    result = hubvendor("resolve", HANDLE, env=env, deadline=DEADLINE)
+    corrupt = entry_problems(cache, {SHA1: served_digests[SMALL]})
+    entry = cache / SHA1
+    stats = fault_server.stats()
+    assert stats["requests"] > 1, "no range was requested"
+    _check(case, result, cache, entry, corrupt, faults, fault_server)
+
+
+def _check(case: Case, result: Any, cache: Path, entry: Path, corrupt: list[str], faults: list[dict[str, Any]],
+           fault_server: HubServer) -> None:
     recovered = result.returncode == 0 and entry.is_dir() and not corrupt
     clean = result.clean_failure and not entry.exists()
     figures.add("network faults", faults=max(1, len(faults)), recovered=int(recovered), failed_cleanly=int(clean),
                 corrupt_entries=len(corrupt), hangs=int(result.hung),
                 unclean_failures=int(not (recovered or clean or result.hung)))
-
     assert not result.hung, f"hung for {result.seconds:.0f}s; faults {faults}"
     assert not corrupt, corrupt
     assert leftovers(cache) == [], f"leftovers after {faults}: {leftovers(cache)}"
