@@ -1,8 +1,8 @@
 """Filling the cache from the network: download and extract an archive, then prune.
 
 The layer above the cache (resolution, vendoring, locking) calls :func:`ensure`; it gives
-``Cache.ensure`` a filler that streams the handle's archive (``fetch`` for http(s) and Kaggle,
-``objectstore`` for gs:// and other stores) through ``archive`` into the staging directory, and
+``Cache.ensure`` a filler that streams the handle's archive (``fetch`` for http(s), ``kaggle.api``
+for Kaggle, with its credentials, ``objectstore`` for gs:// and other stores) through ``archive`` into the staging directory, and
 an after-fill step that prunes to ``HUBVENDOR_CACHE_MAX_SIZE`` (``cacheops``). The cache imports
 none of these; they are imported on a miss only, so a warm resolve stays cheap.
 """
@@ -26,7 +26,12 @@ def fetch_archive(
     """Download ``handle``'s archive and extract it into the local directory ``dest``."""
     from . import archive, fetch, objectstore  # imported on a cache miss only (requests, threads)
 
-    if handle.kind in ("http", "kaggle"):
+    if handle.kind == "kaggle":
+        from .kaggle import api  # credentials, and 401/403 explained in one line
+        from .kaggle.ref import ModelRef
+
+        download = api.open_download(ModelRef.from_key(handle), name=handle.raw)
+    elif handle.kind == "http":
         download = fetch.open_download(handle.compressed_url(), name=handle.raw)
     else:
         download = objectstore.open_download(handle.raw, name=handle.raw)
