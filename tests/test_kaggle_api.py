@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import tarfile
 
 import pytest
@@ -197,3 +198,26 @@ def test_cache_fill_of_a_private_model_sends_the_credentials(tmp_path, monkeypat
     assert written and not [p for p in written if SECRET.encode() in p.read_bytes()]
     out, err = capfd.readouterr()
     assert SECRET not in out + err
+
+
+def test_a_keras_preset_in_the_cache_is_complete(kaggle, no_credentials, tmp_path, monkeypatch):
+    """A Keras Hub preset has no SavedModel graph: hubvendor's recorded tree stats decide, so a second
+    resolve (the full walk and the start-up pass) uses the entry instead of downloading again."""
+    from hubvendor import runtime
+    from hubvendor.cache import Cache
+
+    preset = tmp_path / "preset"
+    preset.mkdir()
+    for name, data in (("config.json", b"{}"), ("metadata.json", b"{}"), ("model.weights.h5", b"h5" * 100)):
+        (preset / name).write_bytes(data)
+    kaggle.add("keras/gpt2/keras/gpt2_tiny", 2, preset)
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "cache"))
+    handle = "kaggle://keras/gpt2/keras/gpt2_tiny/2"
+    entry = runtime.resolve(handle)
+    assert sorted(os.listdir(entry)) == ["config.json", "metadata.json", "model.weights.h5"]
+    downloads = kaggle.downloads()
+    assert runtime.resolve(handle) == entry and runtime.quick(handle) == entry
+    assert Cache().lookup(handle) == entry
+    assert kaggle.downloads() == downloads
+    os.unlink(os.path.join(entry, "model.weights.h5"))  # damage: the recorded stats no longer match
+    assert Cache().lookup(handle) is None and runtime.quick(handle) is None
