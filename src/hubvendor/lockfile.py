@@ -49,6 +49,15 @@ class Lock:
     def by_key(self) -> dict[str, LockedModel]:
         return {m.key: m for m in self.models}
 
+    def entry_for(self, key: str) -> LockedModel | None:
+        """The entry pinning a declared model's key: the same key, or for a Kaggle handle declared without a
+        version (``kaggle://o/m/f/v``) the entry of the version ``hubvendor lock`` pinned (``kaggle://o/m/f/v/N``)."""
+        exact = next((m for m in self.models if m.key == key), None)
+        if exact is not None or not key.startswith("kaggle://") or key.count("/") != 5:
+            return exact
+        return next((m for m in self.models if m.key.rpartition("/")[0] == key and m.key.rpartition("/")[2].isdigit()),
+                    None)
+
 
 def load(path: str | os.PathLike) -> Lock:
     """Read and validate a lock file; every problem is a :class:`ConfigError` naming the file."""

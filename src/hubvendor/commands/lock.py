@@ -89,15 +89,20 @@ def stale_reasons(cfg: Config, lock: Lock) -> list[str]:
     entries = lock.by_key()
     declared = {m.key: m for m in cfg.models}
     reasons = []
+    used = set()
     for key, decl in declared.items():
-        entry = entries.get(key)
+        entry = lock.entry_for(key)
         if entry is None:
             reasons.append(f"{decl.handle} is declared in pyproject.toml but not locked")
+            continue
+        used.add(entry.key)
+        if entry.key != key:  # a versionless Kaggle declaration, locked as the version it was pinned to
+            pass
         elif entry.handle != decl.handle:
             reasons.append(f"{decl.handle} is locked as {entry.handle!r}")
         elif decl.sha256 and decl.sha256 != entry.sha256:
             reasons.append(f"{decl.handle} is pinned to sha256 {decl.sha256} in pyproject.toml, locked to {entry.sha256}")
-    reasons += [f"{entries[key].handle} is locked but no longer declared" for key in sorted(set(entries) - set(declared))]
+    reasons += [f"{entries[key].handle} is locked but no longer declared" for key in sorted(set(entries) - used)]
     return reasons
 
 
@@ -131,27 +136,30 @@ def relock(cfg: Config, old: Lock, *, upgrade: list[str] | None, jobs: int) -> L
                 f"{cfg.root / config.PYPROJECT}"
             )
         upgrade_keys.add(key)
-    entries = old.by_key()
     kept: dict[str, LockedModel] = {}
     to_fetch: list[ModelDecl] = []
     for key, decl in declared.items():
-        entry = entries.get(key)
+        entry = old.entry_for(key)
         if key in upgrade_keys:
             continue
         if entry and (not decl.sha256 or decl.sha256 == entry.sha256):
-            kept[key] = LockedModel(decl.handle, key, entry.url, entry.sha256, entry.size, entry.tree_digest)
+            handle = decl.handle if entry.key == key else entry.handle  # versionless: the pinned version
+            kept[key] = LockedModel(handle, entry.key, entry.url, entry.sha256, entry.size, entry.tree_digest)
         else:
             to_fetch.append(decl)
     fresh = [declared[k] for k in sorted(upgrade_keys)]
-    for item in fetch_all([ModelSpec(d.handle, d.sha256) for d in to_fetch], jobs=jobs):
+    pinned = {d.key: pin(d.handle) for d in [*to_fetch, *fresh]}  # a versionless Kaggle handle: its current version
+    by_pinned_key = {normalise(h): key for key, h in pinned.items()}
+    for item in fetch_all([ModelSpec(pinned[d.key], d.sha256) for d in to_fetch], jobs=jobs):
+        key = by_pinned_key[item.handle.key]
         if not (item.sha256 and item.tree_digest):  # tensorflow_hub wrote the entry: nothing recorded to pin
-            fresh.append(declared[item.handle.key])
+            fresh.append(declared[key])
             continue
-        kept[item.handle.key] = LockedModel(
+        kept[key] = LockedModel(
             item.spec.handle, item.handle.key, recorded_url(item.handle),
             item.sha256, item.size, item.tree_digest,
         )
-    for decl, now in zip(fresh, _fresh_all([d.handle for d in fresh], jobs)):
+    for decl, now in zip(fresh, _fresh_all([pinned[d.key] for d in fresh], jobs)):
         if decl.sha256 and decl.sha256 != now.sha256:
             raise ConfigError(
                 f"{cfg.root / config.PYPROJECT}: {decl.handle} is pinned to sha256 {decl.sha256} in [tool.hubvendor] "
@@ -160,6 +168,16 @@ def relock(cfg: Config, old: Lock, *, upgrade: list[str] | None, jobs: int) -> L
         kept[decl.key] = now
         _drop_stale_cache_entry(now)
     return Lock(sorted(kept.values(), key=lambda m: m.key))
+
+
+def pin(handle: str) -> str:
+    """The handle to lock: a Kaggle handle without a version gets the variation's current one (one API call)."""
+    parsed = parse(handle)
+    if parsed.kind != "kaggle" or parsed.version is not None:
+        return handle
+    from ..kaggle import api
+
+    return api.pin(parsed)
 
 
 def _drop_stale_cache_entry(model: LockedModel) -> None:

@@ -1,0 +1,84 @@
+"""``hubvendor lock`` and builds for Kaggle handles: versionless handles pinned once, kagglehub's cache reused.
+
+The loopback Kaggle stand-in (``support.kaggle_api``) answers ``.../get`` and redirects downloads to
+expiring signed URLs; hubvendor reaches it through a downloader-config rewrite of www.kaggle.com.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hubvendor import config, lockfile
+from hubvendor.integrations.core import pinned_specs
+from support.kaggle_api import KaggleApi
+
+TF = "kaggle://testorg/half-plus-two/tensorFlow2/tiny/3"
+PRESET = "kaggle://keras/gpt2/keras/gpt2_tiny"
+
+
+def fake_model(path: Path, files: dict[str, bytes]) -> Path:
+    for name, data in files.items():
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        (path / name).write_bytes(data)
+    return path
+
+
+@pytest.fixture
+def world(tmp_path):
+    """The Kaggle stand-in with a SavedModel-shaped model and two versions of a preset-shaped one."""
+    tf = fake_model(tmp_path / "tf", {"saved_model.pb": b"pb", "variables/variables.index": b"index"})
+    preset = fake_model(tmp_path / "preset", {"config.json": b"{}", "model.weights.h5": b"h5" * 50})
+    with KaggleApi() as api:
+        api.add("testorg/half-plus-two/tensorFlow2/tiny", 3, tf)
+        api.add("keras/gpt2/keras/gpt2_tiny", 1, tf)
+        api.add("keras/gpt2/keras/gpt2_tiny", 2, preset)
+        config = tmp_path / "mirror.cfg"
+        config.write_text(f"rewrite www.kaggle.com/(.*) {api.url}/$1\n")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HUBVENDOR_", "TFHUB_", "KAGGLE"))}
+        env.update(HUBVENDOR_DOWNLOADER_CONFIG=str(config), TFHUB_CACHE_DIR=str(tmp_path / "cache"),
+                   KAGGLEHUB_CACHE=str(tmp_path / "kagglehub"), HOME=str(tmp_path / "home"))
+        yield api, env
+
+
+def project(path: Path, models: list[str]) -> Path:
+    path.mkdir()
+    entries = "".join(f'  "{m}",\n' for m in models)
+    (path / "pyproject.toml").write_text(f'[project]\nname = "p"\nversion = "1"\n\n[tool.hubvendor]\nmodels = [\n{entries}]\n')
+    return path
+
+
+def hubvendor(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "hubvendor", *args], env=env, capture_output=True, text=True,
+                            timeout=300)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_a_versionless_handle_is_pinned_once_and_builds_use_the_pin(world, tmp_path):
+    api, env = world
+    proj = project(tmp_path / "proj", [TF, PRESET])
+    hubvendor("lock", "--project", str(proj), env=env)
+    lock = lockfile.load(proj / "hubvendor.lock")
+    assert [m.handle for m in lock.models] == ["kaggle://keras/gpt2/keras/gpt2_tiny/2", TF]
+    assert [m.url for m in lock.models] == [
+        "https://www.kaggle.com/api/v1/models/keras/gpt2/keras/gpt2_tiny/2/download",
+        "https://www.kaggle.com/api/v1/models/testorg/half-plus-two/tensorflow2/tiny/3/download"]
+    assert "Signature" not in (proj / "hubvendor.lock").read_text()
+    api.add("keras/gpt2/keras/gpt2_tiny", 3, tmp_path / "tf")  # a new upstream version
+    api.requests.clear()
+    assert hubvendor("lock", "--check", "--project", str(proj), env=env).returncode == 0
+    before = (proj / "hubvendor.lock").read_bytes()
+    hubvendor("lock", "--project", str(proj), env=env)
+    assert (proj / "hubvendor.lock").read_bytes() == before and api.requests == []  # kept: no API call
+    specs, used, unpinned = pinned_specs(config.load(proj))  # what wheel builds fetch
+    assert [s.handle for s in specs] == [TF, "kaggle://keras/gpt2/keras/gpt2_tiny/2"] and not unpinned
+    assert all(s.sha256 and s.tree_digest for s in specs) and sorted(used) == [m.key for m in lock.models]
+    hubvendor("lock", "--upgrade", PRESET, "--project", str(proj), env=env)
+    assert lockfile.load(proj / "hubvendor.lock").entry_for(PRESET).handle == "kaggle://keras/gpt2/keras/gpt2_tiny/3"
+    assert ("GET", "/api/v1/models/keras/gpt2/keras/gpt2_tiny/get", False) in api.requests
