@@ -82,3 +82,45 @@ def test_a_versionless_handle_is_pinned_once_and_builds_use_the_pin(world, tmp_p
     hubvendor("lock", "--upgrade", PRESET, "--project", str(proj), env=env)
     assert lockfile.load(proj / "hubvendor.lock").entry_for(PRESET).handle == "kaggle://keras/gpt2/keras/gpt2_tiny/3"
     assert ("GET", "/api/v1/models/keras/gpt2/keras/gpt2_tiny/get", False) in api.requests
+
+
+def test_lock_uses_kagglehubs_cache_without_a_second_download(world, tmp_path, monkeypatch):
+    """Must-show 4: a version kagglehub downloaded is locked by its tree digest with no download; builds
+    verify that digest (from kagglehub's cache, or a download from Kaggle where it is absent)."""
+    from support.kaggle_api import kagglehub_env
+
+    from hubvendor.digest import tree_digest
+    from hubvendor.vendor import fetch_to_vendor
+
+    api, env = world
+    kagglehub = subprocess.run(
+        [sys.executable, "-c", "import kagglehub; print(kagglehub.model_download('testorg/half-plus-two/tensorFlow2/tiny/3'))"],
+        env={**env, **kagglehub_env(api, Path(env["KAGGLEHUB_CACHE"])), "HUBVENDOR_AUTOLOAD": "0"},
+        capture_output=True, text=True, timeout=300)
+    assert kagglehub.returncode == 0, kagglehub.stderr
+    kagglehub_dir = kagglehub.stdout.strip().splitlines()[-1]
+    api.requests.clear()
+    proj = project(tmp_path / "proj", [TF])
+    hubvendor("lock", "--project", str(proj), env=env)
+    assert api.requests == []  # no second download, not even an API call
+    (entry,) = lockfile.load(proj / "hubvendor.lock").models
+    assert (entry.handle, entry.sha256, entry.size) == (TF, "", 0)
+    assert entry.tree_digest == tree_digest(kagglehub_dir)
+    assert hubvendor("lock", "--check", "--project", str(proj), env=env).returncode == 0
+    bazel = hubvendor("bazel", "--lock", str(proj / "hubvendor.lock"), env=env, check=False)
+    assert bazel.returncode != 0 and f"hubvendor lock --upgrade {TF}" in bazel.stderr
+    assert len(bazel.stderr.strip().splitlines()) == 1
+
+    # A build elsewhere: kagglehub's cache absent, an empty hubvendor cache; Kaggle's archive is verified by the digest.
+    specs, _, _ = pinned_specs(config.load(proj))
+    assert (specs[0].sha256, specs[0].tree_digest) == (None, entry.tree_digest)
+    from hubvendor.cache import Cache
+
+    monkeypatch.setenv("HUBVENDOR_DOWNLOADER_CONFIG", env["HUBVENDOR_DOWNLOADER_CONFIG"])
+    monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path / "no-kagglehub-here"))
+    monkeypatch.delenv("HUBVENDOR_OFFLINE", raising=False)
+    (fetched,) = fetch_to_vendor(specs, cache=Cache(str(tmp_path / "elsewhere")))
+    assert fetched.tree_digest == entry.tree_digest and api.downloads()
+    hubvendor("lock", "--upgrade", TF, "--project", str(proj), env=env)
+    (upgraded,) = lockfile.load(proj / "hubvendor.lock").models
+    assert upgraded.sha256 and upgraded.size and upgraded.tree_digest == entry.tree_digest

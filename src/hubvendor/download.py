@@ -2,7 +2,9 @@
 
 The layer above the cache (resolution, vendoring, locking) calls :func:`ensure`; it gives
 ``Cache.ensure`` a filler that streams the handle's archive (``fetch`` for http(s), ``kaggle.api``
-for Kaggle, with its credentials, ``objectstore`` for gs:// and other stores) through ``archive`` into the staging directory, and
+for Kaggle, with its credentials, ``objectstore`` for gs:// and other stores) through ``archive`` into the
+staging directory (a Kaggle version kagglehub already downloaded is copied from kagglehub's cache instead,
+when no archive sha256 is pinned or a tree digest is), and
 an after-fill step that prunes to ``HUBVENDOR_CACHE_MAX_SIZE`` (``cacheops``). The cache imports
 none of these; they are imported on a miss only, so a warm resolve stays cheap.
 """
@@ -54,6 +56,28 @@ def fetch_archive(
     )
 
 
+def from_kagglehub(handle: Handle, dest: str) -> FillResult | None:
+    """Fill ``dest`` from a whole version kagglehub downloaded (no network), or None when it has none.
+
+    There is no archive, so the result records no archive sha256 (``""``) and size 0; the tree digest,
+    computed from the copied files, is what locks and builds pin and verify.
+    """
+    import shutil
+
+    from .digest import tree_digest
+    from .entry import tree_stats
+    from .kaggle import kagglecache
+
+    source = kagglecache.locate(handle) if handle.version is not None else None
+    if source is None:
+        return None
+    shutil.copytree(source, dest, dirs_exist_ok=True)  # links are copied as the files they name
+    files, unpacked = tree_stats(dest)
+    _log.info("hubvendor: %s: copied from kagglehub's cache %s (no download)", handle.raw, source)
+    return FillResult(url=recorded_url(handle), sha256="", size=0, tree_digest=tree_digest(dest), files=files,
+                      unpacked_bytes=unpacked)
+
+
 def ensure(
     handle: object,
     *,
@@ -70,6 +94,10 @@ def ensure(
     cache = cache or Cache()
 
     def fill(h: Handle, dest: str) -> FillResult:
+        if h.kind == "kaggle" and (expected_sha256 is None or expected_tree_digest):
+            reused = from_kagglehub(h, dest)  # the tree digest, when pinned, is checked after the fill
+            if reused is not None:
+                return reused
         return fetch_archive(h, dest, expected_sha256=expected_sha256, expected_size=expected_size)
 
     if use:

@@ -2,7 +2,9 @@
 
 Plain ``lock`` keeps entries that are still declared, adds new handles (fetched through the cache, so
 a warm cache means no network, except for entries tensorflow_hub wrote: they record no digests, so
-those models are downloaded afresh) and drops removed ones. ``--upgrade HANDLE...`` downloads those
+those models are downloaded afresh) and drops removed ones. A Kaggle handle without a version is pinned
+to the variation's current version (one API call); a Kaggle version kagglehub already downloaded is
+copied from kagglehub's cache and locked by its tree digest alone (no archive was seen). ``--upgrade HANDLE...`` downloads those
 models afresh (bypassing the cache) and re-pins them; ``--upgrade`` alone re-pins every model.
 ``--check`` writes nothing and exits 1 when the lock is stale; with ``--verify`` it also downloads
 every locked model afresh and compares the bytes. Every stale report ends with the one command that
@@ -111,7 +113,7 @@ def verify(lock: Lock, jobs: int) -> list[tuple[str, str]]:
     fresh = _fresh_all([m.handle for m in lock.models], jobs)
     reasons = []
     for model, now in zip(lock.models, fresh):
-        for name in ("sha256", "size", "tree_digest"):
+        for name in ("sha256", "size", "tree_digest") if model.archive_pinned else ("tree_digest",):
             if getattr(model, name) != getattr(now, name):
                 was, is_now = getattr(model, name), getattr(now, name)
                 reasons.append((model.handle, f"{model.handle}: {name} changed upstream: locked {was}, now {is_now}"))
@@ -152,7 +154,9 @@ def relock(cfg: Config, old: Lock, *, upgrade: list[str] | None, jobs: int) -> L
     by_pinned_key = {normalise(h): key for key, h in pinned.items()}
     for item in fetch_all([ModelSpec(pinned[d.key], d.sha256) for d in to_fetch], jobs=jobs):
         key = by_pinned_key[item.handle.key]
-        if not (item.sha256 and item.tree_digest):  # tensorflow_hub wrote the entry: nothing recorded to pin
+        if not item.tree_digest or not (item.sha256 or item.handle.kind == "kaggle"):
+            # tensorflow_hub wrote the entry: nothing recorded to pin (a Kaggle entry copied from
+            # kagglehub's cache has no archive: its tree digest alone is locked)
             fresh.append(declared[key])
             continue
         kept[key] = LockedModel(

@@ -97,7 +97,8 @@ def pinned_specs(config: Config) -> tuple[list[ModelSpec], dict[str, lockfile.Lo
             )
         if entry:
             handle = decl.handle if entry.key == decl.key else entry.handle
-            specs.append(ModelSpec(handle, entry.sha256, entry.size, entry.tree_digest))
+            archive = (entry.sha256, entry.size) if entry.archive_pinned else (None, None)  # tree-only: digest
+            specs.append(ModelSpec(handle, *archive, entry.tree_digest))
             used[entry.key] = entry
         elif decl.sha256:
             specs.append(ModelSpec(decl.handle, decl.sha256))
