@@ -263,15 +263,16 @@ def test_docs_app_runs_as_printed_from_hubvendor_path(api, vendored, tmp_path):
     assert api.requests == [] and not cache.exists()
 
 
-def test_docs_export_runs_as_printed(api, models, tmp_path):
+def test_docs_export_runs_as_printed(api, vendored, tmp_path):
     cache = tmp_path / "kagglehub"
-    env = {**kagglehub_env(api, cache), "PRESET_DIR": str(models["preset"])}
+    env = {**kagglehub_env(api, cache), "HUBVENDOR_PATH": str(vendored)}
     result = subprocess.run([sys.executable, "-c", doc_block("export.py")], capture_output=True, text=True,
                             env=dict(os.environ, **env), timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(cache / "models" / "keras" / "gpt2" / "keras" / "gpt2_tiny" / "2")
     out = run_python("import json, keras_hub; print(json.dumps(keras_hub.models.Backbone.from_preset("
-                     "'kaggle://keras/gpt2/keras/gpt2_tiny/2').count_params()))", {**env, "HUBVENDOR_AUTOLOAD": "0"})
+                     "'kaggle://keras/gpt2/keras/gpt2_tiny/2').count_params()))",
+                     {**env, "HUBVENDOR_AUTOLOAD": "0", "HUBVENDOR_PATH": ""})
     assert out == GPT2_PARAMS and api.requests == []
 
 
