@@ -4,8 +4,9 @@ Plain ``lock`` keeps entries that are still declared, adds new handles (fetched 
 a warm cache means no network, except for entries tensorflow_hub wrote: they record no digests, so
 those models are downloaded afresh) and drops removed ones. A Kaggle handle without a version is pinned
 to the variation's current version (one API call); a Kaggle version kagglehub already downloaded is
-copied from kagglehub's cache and locked by its tree digest alone (no archive was seen). ``--upgrade HANDLE...`` downloads those
-models afresh (bypassing the cache) and re-pins them; ``--upgrade`` alone re-pins every model.
+copied from kagglehub's cache and locked by its tree digest alone (no archive was seen).
+``--upgrade HANDLE...`` downloads those models afresh (bypassing the cache) and re-pins them;
+``--upgrade`` alone re-pins every model.
 ``--check`` writes nothing and exits 1 when the lock is stale; with ``--verify`` it also downloads
 every locked model afresh and compares the bytes. Every stale report ends with the one command that
 makes the lock current.
@@ -97,10 +98,8 @@ def stale_reasons(cfg: Config, lock: Lock) -> list[str]:
         if entry is None:
             reasons.append(f"{decl.handle} is declared in pyproject.toml but not locked")
             continue
-        used.add(entry.key)
-        if entry.key != key:  # a versionless Kaggle declaration, locked as the version it was pinned to
-            pass
-        elif entry.handle != decl.handle:
+        used.add(entry.key)  # a versionless Kaggle declaration's entry is the version it was pinned to
+        if entry.key == key and entry.handle != decl.handle:
             reasons.append(f"{decl.handle} is locked as {entry.handle!r}")
         elif decl.sha256 and decl.sha256 != entry.sha256:
             reasons.append(f"{decl.handle} is pinned to sha256 {decl.sha256} in pyproject.toml, locked to {entry.sha256}")
