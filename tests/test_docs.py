@@ -10,14 +10,17 @@ the handles the documents use. The blocks themselves are not edited.
 
 Blocks of other languages (``console`` output samples, ``toml``, ``starlark``, ``json``, ``text``) are not run.
 An HTML comment on the line before a block changes how it runs:
-``<!-- doc-test: slow -->`` runs it only under ``make soak``; ``<!-- doc-test: skip REASON -->`` never runs
-it and the reason is listed (for what cannot run on these machines).
+``<!-- doc-test: slow -->`` runs it only under ``make soak``; ``<!-- doc-test: elsewhere tests/x.py::test_y -->``
+leaves it to the named test, which runs it as printed in a set-up of its own (a Bazel workspace, a fresh
+project); ``<!-- doc-test: skip REASON -->`` never runs it and says why.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import shutil
 import subprocess
 import sys
@@ -26,7 +29,7 @@ from pathlib import Path
 
 import pytest
 from support.kaggle_models import build_gpt2_preset
-from support.models import HALF_PLUS_TWO, build_tf2_module, build_text_embedding
+from support.models import build_tf2_module, build_text_embedding
 from support.server import HubServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -36,10 +39,11 @@ DOCUMENTS = sorted(
 RUN_LANGUAGES = {"sh": "sh", "bash": "sh", "shell": "sh", "python": "python"}
 SOAK = bool(os.environ.get("HUBVENDOR_SOAK"))
 _FENCE = re.compile(r"^(```+)\s*([\w+-]*)\s*$")
-_MARKER = re.compile(r"^<!--\s*doc-test:\s*(slow|skip)\s*(.*?)\s*-->\s*$")
+_MARKER = re.compile(r"^<!--\s*doc-test:\s*(slow|skip|elsewhere)\s*(.*?)\s*-->\s*$")
 # Stand-ins for the public models the documents name, served on loopback under their canonical paths.
 NNLM = "google/nnlm-en-dim50/2"
 KAGGLE_TF, KAGGLE_PRESET = "testorg/half-plus-two/tensorflow2/tiny/3", "keras/gpt2/keras/gpt2_tiny/2"
+EXAMPLE_MODELS = REPO / "examples" / "bazel_app" / "models"
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,7 @@ class Block:
     line: int  # of the opening fence, 1-based
     language: str  # "sh" or "python"
     text: str
-    marker: str  # "", "slow" or "skip"
+    marker: str  # "", "slow", "elsewhere" or "skip"
     reason: str
 
     @property
@@ -91,7 +95,7 @@ def session_script(document_blocks: list[Block], scratch: Path) -> str:
 
 
 def runnable(document: Path) -> list[Block]:
-    return [b for b in blocks(document) if b.marker != "skip" and (SOAK or b.marker != "slow")]
+    return [b for b in blocks(document) if b.marker in ("", "slow") and (SOAK or b.marker != "slow")]
 
 
 def fresh_copy(destination: Path) -> Path:
@@ -115,11 +119,14 @@ def docs_world(model_root: Path, tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("docs_models")
     for publisher in model_root.iterdir():
         shutil.copytree(publisher, root / publisher.name)
+    for archive in EXAMPLE_MODELS.glob("*/*/*.tar.gz"):  # the bytes examples/pip_app/hubvendor.lock pins
+        model = root / archive.relative_to(EXAMPLE_MODELS)
+        shutil.rmtree(model.with_name(model.name.split(".")[0]), ignore_errors=True)
+        shutil.copy(archive, model)
     build_text_embedding(root / NNLM, dimensions=50)
     build_tf2_module(root / "tensorflow/half_plus_two/1")
     build_tf2_module(root / KAGGLE_TF)  # Kaggle models: <owner>/<model>/<framework>/<variation>/<version>/
     build_gpt2_preset(root / KAGGLE_PRESET)
-    assert (root / HALF_PLUS_TWO).is_dir()
     with HubServer(root) as server:
         config = tmp_path_factory.mktemp("docs_config") / "downloader.cfg"
         config.write_text(
@@ -149,16 +156,22 @@ def test_document_blocks_run_as_printed(document: Path, docs_world: Path, tmp_pa
         "HUBVENDOR_DOWNLOADER_CONFIG": str(docs_world),
         "VIRTUAL_ENV": str(Path(sys.executable).parent.parent),
     }
-    result = subprocess.run(
-        ["bash", "-c", session_script(document_blocks, scratch)], cwd=work, env=env, capture_output=True,
-        text=True, timeout=1200,
-    )
-    if result.returncode != 0:
-        announced = re.findall(r">>> doc-test block (\S+)", result.stderr)
+    stdout, stderr = scratch / "stdout", scratch / "stderr"
+    with stdout.open("w") as out, stderr.open("w") as err:  # files, not pipes: a block's background job may outlive it
+        session = subprocess.Popen(["bash", "-c", session_script(document_blocks, scratch)], cwd=work, env=env,
+                                   stdout=out, stderr=err, start_new_session=True)
+        try:
+            returncode = session.wait(timeout=1200)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(session.pid, signal.SIGTERM)  # what the blocks left running
+    if returncode != 0:
+        errors = stderr.read_text(errors="replace")
+        announced = re.findall(r">>> doc-test block (\S+)", errors)
         failed = announced[-1] if announced else "?"
         pytest.fail(
-            f"block {failed} exited {result.returncode}\n--- stdout (tail)\n{result.stdout[-3000:]}\n"
-            f"--- stderr (tail)\n{result.stderr[-4000:]}"
+            f"block {failed} exited {returncode}\n--- stdout (tail)\n{stdout.read_text(errors='replace')[-3000:]}\n"
+            f"--- stderr (tail)\n{errors[-4000:]}"
         )
 
 
@@ -178,6 +191,9 @@ def test_every_document_block_is_tagged() -> None:
     assert not untagged, f"fenced blocks without a language: {untagged}"
 
 
-def test_skipped_blocks_say_why() -> None:
-    skipped = [b for d in DOCUMENTS for b in blocks(d) if b.marker == "skip"]
-    assert all(b.reason for b in skipped), [b.where for b in skipped if not b.reason]
+def test_skipped_blocks_say_why_and_name_real_tests() -> None:
+    marked = [b for d in DOCUMENTS for b in blocks(d) if b.marker in ("skip", "elsewhere")]
+    assert all(b.reason for b in marked), [b.where for b in marked if not b.reason]
+    for block in (b for b in marked if b.marker == "elsewhere"):
+        path, _, name = block.reason.partition("::")
+        assert f"def {name}(" in (REPO / path).read_text(encoding="utf-8"), f"{block.where}: no test {block.reason}"

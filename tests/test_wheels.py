@@ -449,7 +449,7 @@ def test_size_limit_fails_the_build(tmp_path, hub_server, hub_env, wheelhouse):
 def test_the_front_end_recipe_in_docs_wheels_md_runs_as_printed(tmp_path, hub_server, hub_env, wheelhouse):
     """docs/wheels.md's tested block, run by bash exactly as printed in a fresh hatchling project."""
     text = (REPO / "docs" / "wheels.md").read_text()
-    marker = text.index("<!-- tested: wheels-recipe")
+    marker = text.index("<!-- doc-test: elsewhere tests/test_wheels.py::test_the_front_end_recipe")
     block = text[text.index("```sh\n", marker) + len("```sh\n"):]
     block = block[: block.index("```")]
     project = write_project(tmp_path / "proj", "recipe-app", "hatchling", [HALF, KERAS], keras=True,
