@@ -124,3 +124,23 @@ def test_lock_uses_kagglehubs_cache_without_a_second_download(world, tmp_path, m
     hubvendor("lock", "--upgrade", TF, "--project", str(proj), env=env)
     (upgraded,) = lockfile.load(proj / "hubvendor.lock").models
     assert upgraded.sha256 and upgraded.size and upgraded.tree_digest == entry.tree_digest
+
+
+def test_a_kagglehub_entry_with_a_link_is_downloaded_instead(world, tmp_path, monkeypatch):
+    """kagglehub's cache is another tool's directory: an entry holding a symlink (which could pull a file from
+    anywhere into a wheel) is not copied; the model is downloaded and extracted under the archive policy."""
+    from hubvendor import download
+    from hubvendor.cache import Cache
+
+    api, env = world
+    entry = Path(env["KAGGLEHUB_CACHE"]) / "models" / "testorg" / "half-plus-two" / "tensorFlow2" / "tiny" / "3"
+    fake_model(entry, {"saved_model.pb": b"pb", "variables/variables.index": b"index"})
+    (entry.parent / "3.complete").write_text("")
+    (tmp_path / "secret.txt").write_text("not part of the model")
+    (entry / "extra.txt").symlink_to(tmp_path / "secret.txt")
+    for name in ("HUBVENDOR_DOWNLOADER_CONFIG", "KAGGLEHUB_CACHE"):
+        monkeypatch.setenv(name, env[name])
+    monkeypatch.delenv("HUBVENDOR_OFFLINE", raising=False)
+    path = download.ensure(TF, cache=Cache(str(tmp_path / "hubcache")))
+    assert sorted(p.name for p in Path(path).rglob("*")) == ["saved_model.pb", "variables", "variables.index"]
+    assert api.downloads()

@@ -69,13 +69,26 @@ def from_kagglehub(handle: Handle, dest: str) -> FillResult | None:
     from .kaggle import kagglecache
 
     source = kagglecache.locate(handle) if handle.version is not None else None
-    if source is None:
-        return None
-    shutil.copytree(source, dest, dirs_exist_ok=True)  # links are copied as the files they name
+    if source is None or not _plain_tree(source):
+        return None  # a link or special file could bring in what the model is not: download instead
+    shutil.copytree(source, dest, dirs_exist_ok=True)
     files, unpacked = tree_stats(dest)
     _log.info("hubvendor: %s: copied from kagglehub's cache %s (no download)", handle.raw, source)
     return FillResult(url=recorded_url(handle), sha256="", size=0, tree_digest=tree_digest(dest), files=files,
                       unpacked_bytes=unpacked)
+
+
+def _plain_tree(path: str) -> bool:
+    """Only regular files and directories below ``path`` (what archive extraction would have written)."""
+    import os
+    import stat
+
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in dirnames + filenames:
+            mode = os.lstat(os.path.join(dirpath, name)).st_mode
+            if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+                return False
+    return True
 
 
 def ensure(
