@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support.kaggle_models import build_gpt2_preset
 from support.models import build_tf2_module, build_text_embedding
 from support.server import HubServer
 
@@ -41,6 +42,7 @@ _FENCE = re.compile(r"^(```+)\s*([\w+-]*)\s*$")
 _MARKER = re.compile(r"^<!--\s*doc-test:\s*(slow|skip|elsewhere)\s*(.*?)\s*-->\s*$")
 # Stand-ins for the public models the documents name, served on loopback under their canonical paths.
 NNLM = "google/nnlm-en-dim50/2"
+KAGGLE_TF, KAGGLE_PRESET = "testorg/half-plus-two/tensorflow2/tiny/3", "keras/gpt2/keras/gpt2_tiny/2"
 EXAMPLE_MODELS = REPO / "examples" / "bazel_app" / "models"
 
 
@@ -123,6 +125,8 @@ def docs_world(model_root: Path, tmp_path_factory: pytest.TempPathFactory):
         shutil.copy(archive, model)
     build_text_embedding(root / NNLM, dimensions=50)
     build_tf2_module(root / "tensorflow/half_plus_two/1")
+    build_tf2_module(root / KAGGLE_TF)  # Kaggle models: <owner>/<model>/<framework>/<variation>/<version>/
+    build_gpt2_preset(root / KAGGLE_PRESET)
     with HubServer(root) as server:
         config = tmp_path_factory.mktemp("docs_config") / "downloader.cfg"
         config.write_text(

@@ -263,15 +263,16 @@ def test_docs_app_runs_as_printed_from_hubvendor_path(api, vendored, tmp_path):
     assert api.requests == [] and not cache.exists()
 
 
-def test_docs_export_runs_as_printed(api, models, tmp_path):
+def test_docs_export_runs_as_printed(api, vendored, tmp_path):
     cache = tmp_path / "kagglehub"
-    env = {**kagglehub_env(api, cache), "PRESET_DIR": str(models["preset"])}
+    env = {**kagglehub_env(api, cache), "HUBVENDOR_PATH": str(vendored)}
     result = subprocess.run([sys.executable, "-c", doc_block("export.py")], capture_output=True, text=True,
                             env=dict(os.environ, **env), timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(cache / "models" / "keras" / "gpt2" / "keras" / "gpt2_tiny" / "2")
     out = run_python("import json, keras_hub; print(json.dumps(keras_hub.models.Backbone.from_preset("
-                     "'kaggle://keras/gpt2/keras/gpt2_tiny/2').count_params()))", {**env, "HUBVENDOR_AUTOLOAD": "0"})
+                     "'kaggle://keras/gpt2/keras/gpt2_tiny/2').count_params()))",
+                     {**env, "HUBVENDOR_AUTOLOAD": "0", "HUBVENDOR_PATH": ""})
     assert out == GPT2_PARAMS and api.requests == []
 
 
@@ -330,3 +331,24 @@ def test_path_outside_the_vendored_model_is_not_served(vendored, monkeypatch):
     for escape in ("../preset/config.json", "../../hubvendor-manifest.json", str(vendored / "models" / "preset")):
         with pytest.raises(FileNotFoundError, match="is not present in the model files"):
             kagglehub.model_download(handle, path=escape)
+
+
+def test_resolution_chain_answers_from_kagglehubs_cache(api, tmp_path):
+    """Hook 1: after the vendored sources, the chain looks in kagglehub's cache: no download, no hubvendor entry."""
+    cache = tmp_path / "kagglehub"
+    env = kagglehub_env(api, cache)
+    run_python("import json, kagglehub; print(json.dumps(kagglehub.model_download('" + TF_SLUG + "/3')))",
+               {**env, "HUBVENDOR_AUTOLOAD": "0"})
+    api.requests.clear()
+    program = (
+        "import json, hubvendor\n"
+        "from hubvendor import runtime\n"
+        "h = 'kaggle://testorg/half-plus-two/tensorflow2/tiny/3'\n"
+        "e = runtime.explain(h)\n"
+        "print(json.dumps([hubvendor.resolve(h), e.origin, e.looked]))"
+    )
+    hub_cache = tmp_path / "tfhub"
+    path, origin, looked = run_python(program, {**env, "TFHUB_CACHE_DIR": str(hub_cache), "HUBVENDOR_OFFLINE": "1"})
+    assert path == str(cache / "models" / "testorg" / "half-plus-two" / "tensorFlow2" / "tiny" / "3")
+    assert origin == "kagglehub" and looked[-1] == f"kagglehub's cache {cache}"
+    assert api.requests == [] and not hub_cache.exists()

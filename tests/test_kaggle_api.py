@@ -7,24 +7,19 @@ downloader-config rewrite of www.kaggle.com, as a user's mirror line would.
 from __future__ import annotations
 
 import base64
-import inspect
 import io
 import json
+import os
 import tarfile
 
 import pytest
 
-from hubvendor import fetch
 from hubvendor.errors import ConfigError, FetchError, InvalidHandleError, OfflineError
 from hubvendor.kaggle import api, credentials
 from hubvendor.kaggle.ref import ModelRef
 from support.kaggle_api import KaggleApi
 
 SECRET = "s3cr3t-kaggle-key-7f1c"
-fetch_sends_headers = pytest.mark.skipif(
-    "headers" not in inspect.signature(fetch.open_download).parameters,
-    reason="needs fetch.open_download(..., headers=) (the fetch helper's contract)",
-)
 
 
 @pytest.fixture
@@ -150,7 +145,6 @@ def test_401_without_credentials_says_none_were_found(tmp_path, monkeypatch, no_
     assert "KAGGLE_USERNAME" in message and "\n" not in message
 
 
-@fetch_sends_headers
 def test_401_names_the_credential_source_never_its_value(tmp_path, monkeypatch, no_credentials, capfd):
     """Must-show 5 (hubvendor's REST calls): the key reaches the server only in the header."""
     monkeypatch.setenv("KAGGLE_USERNAME", "someone")
@@ -171,3 +165,59 @@ def test_401_names_the_credential_source_never_its_value(tmp_path, monkeypatch, 
     assert "401 Unauthorized to the credentials from KAGGLE_USERNAME/KAGGLE_KEY" in message
     out, err = capfd.readouterr()
     assert SECRET not in message + out + err
+
+
+def test_cache_fill_of_a_private_model_sends_the_credentials(tmp_path, monkeypatch, no_credentials, capfd):
+    """``download.ensure`` of a kaggle:// handle goes through ``kaggle.api``: credentials in the header, one
+    line naming their source on 401, integrity pins checked, nothing of the secret in the cache."""
+    from hubvendor import download
+    from hubvendor.cache import Cache
+    from hubvendor.errors import IntegrityError
+
+    monkeypatch.setenv("KAGGLE_USERNAME", "someone")
+    monkeypatch.setenv("KAGGLE_KEY", SECRET)
+    model = tmp_path / "model"
+    (model / "variables").mkdir(parents=True)
+    (model / "saved_model.pb").write_bytes(b"pb")
+    (model / "variables" / "variables.index").write_bytes(b"index")
+    cache = Cache(str(tmp_path / "cache"))
+    with KaggleApi(authorization=credentials.find().authorization) as server:
+        config = tmp_path / "mirror.cfg"
+        config.write_text(f"rewrite www.kaggle.com/(.*) {server.url}/$1\n")
+        monkeypatch.setenv("HUBVENDOR_DOWNLOADER_CONFIG", str(config))
+        server.add("acme/private/keras/v1", 4, model)
+        with pytest.raises(IntegrityError):
+            download.ensure("kaggle://acme/private/keras/v1/4", cache=cache, expected_sha256="0" * 64)
+        entry = download.ensure("kaggle://acme/private/keras/v1/4", cache=cache)
+        assert sorted(p.name for p in (tmp_path / "cache").iterdir() if p.is_dir()) == [entry.rsplit("/", 1)[-1]]
+        monkeypatch.setenv("KAGGLE_KEY", "wrong-" + SECRET)
+        with pytest.raises(FetchError, match="401 Unauthorized to the credentials from KAGGLE_USERNAME/KAGGLE_KEY"):
+            download.ensure("kaggle://acme/private/keras/v1/4", cache=Cache(str(tmp_path / "other")))
+    assert (tmp_path / "cache").joinpath(entry, "saved_model.pb").read_bytes() == b"pb"
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and "model" not in p.parts]
+    assert written and not [p for p in written if SECRET.encode() in p.read_bytes()]
+    out, err = capfd.readouterr()
+    assert SECRET not in out + err
+
+
+def test_a_keras_preset_in_the_cache_is_complete(kaggle, no_credentials, tmp_path, monkeypatch):
+    """A Keras Hub preset has no SavedModel graph: hubvendor's recorded tree stats decide, so a second
+    resolve (the full walk and the start-up pass) uses the entry instead of downloading again."""
+    from hubvendor import runtime
+    from hubvendor.cache import Cache
+
+    preset = tmp_path / "preset"
+    preset.mkdir()
+    for name, data in (("config.json", b"{}"), ("metadata.json", b"{}"), ("model.weights.h5", b"h5" * 100)):
+        (preset / name).write_bytes(data)
+    kaggle.add("keras/gpt2/keras/gpt2_tiny", 2, preset)
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "cache"))
+    handle = "kaggle://keras/gpt2/keras/gpt2_tiny/2"
+    entry = runtime.resolve(handle)
+    assert sorted(os.listdir(entry)) == ["config.json", "metadata.json", "model.weights.h5"]
+    downloads = kaggle.downloads()
+    assert runtime.resolve(handle) == entry and runtime.quick(handle) == entry
+    assert Cache().lookup(handle) == entry
+    assert kaggle.downloads() == downloads
+    os.unlink(os.path.join(entry, "model.weights.h5"))  # damage: the recorded stats no longer match
+    assert Cache().lookup(handle) is None and runtime.quick(handle) is None

@@ -434,3 +434,17 @@ def test_signed_storage_redirect_chain_and_expiring_signatures(kaggle_root):
         assert api.status_code == 302 and "X-Goog-Signature=" in api.headers["Location"]
         stats = server.stats()
         assert stats["expired_signatures"] == 1 and stats["signed_downloads"] == 3
+
+
+def test_kaggle_get_answers_the_highest_version(kaggle_root):
+    """``.../<variation>/get`` gives ``versionNumber`` (what ``hubvendor lock`` pins a versionless handle to)."""
+    shutil.copytree(kaggle_root / "owner" / "half" / "tensorflow2" / "default" / "1",
+                    kaggle_root / "owner" / "half" / "tensorflow2" / "default" / "12")
+    (kaggle_root / "owner" / "half" / "tensorflow2" / "default" / "notes").mkdir()
+    with HubServer(kaggle_root, test_controls=False) as server:
+        assert get(server, "/api/v1/models/owner/half/tensorflow2/default/get").json() == {"versionNumber": 12}
+        assert get(server, "/api/v1/models/owner/half/TensorFlow2/default/get").json() == {"versionNumber": 12}
+        assert get(server, "/api/v1/models/owner/stored/keras/base/get").json() == {"versionNumber": 2}
+        for missing in ["/api/v1/models/owner/half/tensorflow2/nope/get", "/api/v1/models/owner/half/get",
+                        "/api/v1/models/../../../get"]:
+            assert raw_request(server, "GET", missing).status == 404, missing

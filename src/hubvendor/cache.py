@@ -144,11 +144,13 @@ class Cache:
         return entry if self.is_complete(entry, self.read_descriptor(handle)) else None
 
     def is_complete(self, entry: str, descriptor: Descriptor | None) -> bool:
-        """Non-empty, holds a SavedModel, and matches the recorded file count and bytes."""
+        """Matches the file count and bytes the descriptor records; an entry recording none (tensorflow_hub
+        wrote it) must be non-empty and hold a SavedModel graph."""
         names = self.fs.listdir(entry)
-        if not names or not entry_files.has_saved_model(names):
+        recorded = descriptor is not None and descriptor.tree_files is not None and descriptor.tree_bytes is not None
+        if not entry_files.looks_complete(names, tree_recorded=recorded):
             return False
-        if descriptor is None or descriptor.tree_files is None:
+        if not recorded:
             return True
         return self.fs.tree_stats(entry) == (descriptor.tree_files, descriptor.tree_bytes)
 

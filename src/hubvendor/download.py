@@ -1,8 +1,10 @@
 """Filling the cache from the network: download and extract an archive, then prune.
 
 The layer above the cache (resolution, vendoring, locking) calls :func:`ensure`; it gives
-``Cache.ensure`` a filler that streams the handle's archive (``fetch`` for http(s) and Kaggle,
-``objectstore`` for gs:// and other stores) through ``archive`` into the staging directory, and
+``Cache.ensure`` a filler that streams the handle's archive (``fetch`` for http(s), ``kaggle.api``
+for Kaggle, with its credentials, ``objectstore`` for gs:// and other stores) through ``archive`` into the
+staging directory (a Kaggle version kagglehub already downloaded is copied from kagglehub's cache instead,
+when no archive sha256 is pinned or a tree digest is), and
 an after-fill step that prunes to ``HUBVENDOR_CACHE_MAX_SIZE`` (``cacheops``). The cache imports
 none of these; they are imported on a miss only, so a warm resolve stays cheap.
 """
@@ -26,7 +28,12 @@ def fetch_archive(
     """Download ``handle``'s archive and extract it into the local directory ``dest``."""
     from . import archive, fetch, objectstore  # imported on a cache miss only (requests, threads)
 
-    if handle.kind in ("http", "kaggle"):
+    if handle.kind == "kaggle":
+        from .kaggle import api  # credentials, and 401/403 explained in one line
+        from .kaggle.ref import ModelRef
+
+        download = api.open_download(ModelRef.from_key(handle), name=handle.raw)
+    elif handle.kind == "http":
         download = fetch.open_download(handle.compressed_url(), name=handle.raw)
     else:
         download = objectstore.open_download(handle.raw, name=handle.raw)
@@ -49,6 +56,41 @@ def fetch_archive(
     )
 
 
+def from_kagglehub(handle: Handle, dest: str) -> FillResult | None:
+    """Fill ``dest`` from a whole version kagglehub downloaded (no network), or None when it has none.
+
+    There is no archive, so the result records no archive sha256 (``""``) and size 0; the tree digest,
+    computed from the copied files, is what locks and builds pin and verify.
+    """
+    import shutil
+
+    from .digest import tree_digest
+    from .entry import tree_stats
+    from .kaggle import kagglecache
+
+    source = kagglecache.locate(handle) if handle.version is not None else None
+    if source is None or not _plain_tree(source):
+        return None  # a link or special file could bring in what the model is not: download instead
+    shutil.copytree(source, dest, dirs_exist_ok=True)
+    files, unpacked = tree_stats(dest)
+    _log.info("hubvendor: %s: copied from kagglehub's cache %s (no download)", handle.raw, source)
+    return FillResult(url=recorded_url(handle), sha256="", size=0, tree_digest=tree_digest(dest), files=files,
+                      unpacked_bytes=unpacked)
+
+
+def _plain_tree(path: str) -> bool:
+    """Only regular files and directories below ``path`` (what archive extraction would have written)."""
+    import os
+    import stat
+
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in dirnames + filenames:
+            mode = os.lstat(os.path.join(dirpath, name)).st_mode
+            if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+                return False
+    return True
+
+
 def ensure(
     handle: object,
     *,
@@ -65,6 +107,10 @@ def ensure(
     cache = cache or Cache()
 
     def fill(h: Handle, dest: str) -> FillResult:
+        if h.kind == "kaggle" and (expected_sha256 is None or expected_tree_digest):
+            reused = from_kagglehub(h, dest)  # the tree digest, when pinned, is checked after the fill
+            if reused is not None:
+                return reused
         return fetch_archive(h, dest, expected_sha256=expected_sha256, expected_size=expected_size)
 
     if use:

@@ -17,6 +17,12 @@ def has_saved_model(names: "list[str]") -> bool:
     return any(name in names for name in SAVED_MODEL_FILES)
 
 
+def looks_complete(names: "list[str]", *, tree_recorded: bool) -> bool:
+    """The listing test of a complete entry: non-empty, and a SavedModel graph unless hubvendor recorded
+    the tree's stats (they are then the rule: a Keras Hub preset is config.json + weights, no graph)."""
+    return bool(names) and (tree_recorded or has_saved_model(names))
+
+
 def tree_stats(path: str) -> "tuple[int, int]":
     """``(file count, total bytes)`` of the regular files below ``path`` (``(0, 0)`` when absent)."""
     files = total = 0

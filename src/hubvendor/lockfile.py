@@ -25,7 +25,11 @@ _TREE_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 @dataclass(frozen=True)
 class LockedModel:
-    """One pinned model: ``handle`` as declared, its normalised ``key`` and the archive facts."""
+    """One pinned model: ``handle`` as declared, its normalised ``key`` and the archive facts.
+
+    A Kaggle model locked from kagglehub's cache has no archive: ``sha256 = ""`` and ``size = 0``, and
+    its ``tree_digest`` alone is the pin (``hubvendor lock --upgrade`` downloads it and pins the archive too).
+    """
 
     handle: str
     key: str
@@ -33,6 +37,11 @@ class LockedModel:
     sha256: str
     size: int
     tree_digest: str
+
+    @property
+    def archive_pinned(self) -> bool:
+        """False for a tree-only entry (locked from kagglehub's cache)."""
+        return bool(self.sha256)
 
 
 @dataclass
@@ -48,6 +57,15 @@ class Lock:
 
     def by_key(self) -> dict[str, LockedModel]:
         return {m.key: m for m in self.models}
+
+    def entry_for(self, key: str) -> LockedModel | None:
+        """The entry pinning a declared model's key: the same key, or for a Kaggle handle declared without a
+        version (``kaggle://o/m/f/v``) the entry of the version ``hubvendor lock`` pinned (``kaggle://o/m/f/v/N``)."""
+        exact = next((m for m in self.models if m.key == key), None)
+        if exact is not None or not key.startswith("kaggle://") or key.count("/") != 5:
+            return exact
+        return next((m for m in self.models if m.key.rpartition("/")[0] == key and m.key.rpartition("/")[2].isdigit()),
+                    None)
 
 
 def load(path: str | os.PathLike) -> Lock:
@@ -100,7 +118,8 @@ def _parse_model(raw: object, where: str) -> LockedModel:
             raise ConfigError(f"{where}: {name} = {raw[name]!r}; expected a string")
     if not isinstance(raw["size"], int) or isinstance(raw["size"], bool) or raw["size"] < 0:
         raise ConfigError(f"{where}: size = {raw['size']!r}; expected a non-negative integer")
-    if not _SHA256.match(raw["sha256"]):
+    tree_only = raw["sha256"] == "" and raw["size"] == 0 and raw["handle"].lower().startswith("kaggle://")
+    if not tree_only and not _SHA256.match(raw["sha256"]):
         raise ConfigError(f"{where}: sha256 = {raw['sha256']!r}; expected 64 lowercase hex digits")
     if not _TREE_DIGEST.match(raw["tree_digest"]):
         raise ConfigError(f"{where}: tree_digest = {raw['tree_digest']!r}; expected sha256:<64 hex digits>")

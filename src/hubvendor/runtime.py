@@ -5,8 +5,9 @@
 1. ``path as given``: local paths and ``gs://`` directories are used as written;
 2. the vendored sources, one step each, in ``sources.SOURCES`` order (HUBVENDOR_PATH, Bazel runfiles,
    installed wheels);
-3. ``UNCOMPRESSED``: with that load format (or AUTO on a Colab TPU) the server says where the model is;
-4. ``cache``: the tensorflow_hub-compatible cache, downloading on a miss unless ``HUBVENDOR_OFFLINE``.
+3. ``kagglehub's cache``: for Kaggle handles, a whole version kagglehub downloaded (``kaggle.kagglecache``);
+4. ``UNCOMPRESSED``: with that load format (or AUTO on a Colab TPU) the server says where the model is;
+5. ``cache``: the tensorflow_hub-compatible cache, downloading on a miss unless ``HUBVENDOR_OFFLINE``.
 
 Everything that needs the order derives it from ``CHAIN``: :func:`resolve`; :func:`explain`
 (``hubvendor which``), which walks it without the network; :func:`quick`, the start-up pass that opens
@@ -14,7 +15,7 @@ every :func:`resolve` (each step tells from the environment alone, at the cost o
 cannot answer, or answers, or cannot tell, and then the full walk runs); and :func:`steps_aside`, which
 leaves a handle to tensorflow_hub's own resolvers where hubvendor would add nothing.
 
-Adding a step (say kagglehub's cache, before ``cache``, for ``kind == "kaggle"`` handles): subclass
+Adding a step (as ``KagglehubCache`` was, for ``kind == "kaggle"`` handles): subclass
 :class:`Step`, override ``applies`` and ``locate`` (no network), set ``ends_walk`` and override ``fetch``
 if the walk ends at this step whenever it applies (it downloads, asks a server, or fails), and override
 ``quick`` if the step can rule itself out cheaply (the default, ``UNSURE``, sends every resolve through the
@@ -104,7 +105,7 @@ class PathAsGiven(Step):
         return self.origin, handle.raw, "a local path is used as given" + ("" if location else " (it does not exist)")
 
     def quick(self, raw: str) -> "str | None":
-        return SKIP if raw[:8].lower().startswith(("http://", "https://")) else UNSURE
+        return SKIP if raw[:9].lower().startswith(("http://", "https://", "kaggle://")) else UNSURE
 
 
 class Vendored(Step):
@@ -128,6 +129,41 @@ class Vendored(Step):
 
     def quick(self, raw: str) -> "str | None":
         return UNSURE if self.source.present() else SKIP
+
+
+class KagglehubCache(Step):
+    """kagglehub's own cache (``KAGGLEHUB_CACHE``): a whole version kagglehub downloaded and marked complete."""
+
+    name = "kagglehub's cache"
+    origin = "kagglehub"
+
+    def applies(self, handle: "Handle") -> bool:
+        return handle.kind == "kaggle"
+
+    def locate(self, handle: "Handle") -> "str | None":
+        from .kaggle import kagglecache
+
+        return kagglecache.locate(handle) if handle.version is not None else None
+
+    def where(self, handle: "Handle") -> str:
+        from .kaggle import kagglecache
+
+        return f"kagglehub's cache {kagglecache.root()}"
+
+    def describe(self, handle: "Handle", location: "str | None") -> "tuple[str, str, str]":
+        return self.origin, location or "", "complete in kagglehub's cache (downloaded by kagglehub)"
+
+    def quick(self, raw: str) -> "str | None":
+        lowered = raw[:30].lower()
+        if not lowered.startswith("kaggle://") and "kaggle.com/" not in lowered:
+            return SKIP
+        from .errors import InvalidHandleError
+        from .kaggle import kagglecache
+
+        try:
+            return UNSURE if kagglecache.locate(raw) else SKIP  # found: the full walk answers from here
+        except InvalidHandleError:
+            return UNSURE  # parse() says why
 
 
 class Uncompressed(Step):
@@ -174,6 +210,8 @@ class Uncompressed(Step):
         return self.origin, self.fetch_url(handle), why
 
     def quick(self, raw: str) -> "str | None":
+        if raw[:9].lower() == "kaggle://":
+            return SKIP  # never applies to Kaggle handles
         load_format = os.environ.get("TFHUB_MODEL_LOAD_FORMAT", "")
         if load_format == "COMPRESSED":
             return SKIP
@@ -246,7 +284,7 @@ def _vendored_steps() -> "list[Step]":
     return [Vendored(source) for source in sources.SOURCES]
 
 
-CHAIN: "list[Step]" = [PathAsGiven(), *_vendored_steps(), Uncompressed(), HubvendorCache()]
+CHAIN: "list[Step]" = [PathAsGiven(), *_vendored_steps(), KagglehubCache(), Uncompressed(), HubvendorCache()]
 
 
 class Explanation:
@@ -360,7 +398,7 @@ def _in_argv(flag: str) -> bool:
 
 def _hubvendor_entry_complete(entry: str) -> bool:
     """``Cache.is_complete`` for an entry whose descriptor records hubvendor's tree stats; False on any doubt."""
-    from .entry import descriptor_fields, descriptor_number, has_saved_model, tree_stats
+    from .entry import descriptor_fields, descriptor_number, looks_complete, tree_stats
 
     try:
         names = os.listdir(entry)
@@ -370,6 +408,7 @@ def _hubvendor_entry_complete(entry: str) -> bool:
         return False
     files = descriptor_number(values.get("Hubvendor-Tree-Files", ""))
     size = descriptor_number(values.get("Hubvendor-Tree-Bytes", ""))
-    if not (has_saved_model(names) and values.get("Hubvendor-Tree-Digest")) or files is None or size is None:
+    if not values.get("Hubvendor-Tree-Digest") or files is None or size is None or not looks_complete(
+            names, tree_recorded=True):
         return False  # not written by hubvendor (or damaged): the full walk decides
     return tree_stats(entry) == (files, size)

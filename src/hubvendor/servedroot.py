@@ -82,6 +82,19 @@ class HubState:
         directory = self.model_dir(model_path)
         return self._generated_archive(directory) if directory else None
 
+    def versions(self, variation_path: str) -> list[int]:
+        """Version numbers served under ``ROOT/<variation_path>/``: ``<N>/`` directories and ``<N>.tar.gz`` files."""
+        directory = self.model_dir(variation_path)
+        if directory is None:
+            return []
+        found = set()
+        for name in os.listdir(directory):
+            number = name[: -len(".tar.gz")] if name.endswith(".tar.gz") else name
+            if number.isascii() and number.isdigit() and int(number) > 0 and (
+                self.model_dir(f"{variation_path}/{name}") or self.inside(f"{variation_path}/{name}")):
+                found.add(int(number))
+        return sorted(found)
+
     def model_file(self, model_path: str, file_path: str) -> Archive | None:
         """One regular file of the model directory ``ROOT/<model_path>/``."""
         directory = self.model_dir(model_path)

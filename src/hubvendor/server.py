@@ -13,6 +13,9 @@ It answers what tensorflow_hub, kagglehub and hubvendor request, from files insi
   ``.../download/<file path>`` answers one file of that model's directory. Kaggle's long form
   ``/models/<owner>/<model>/frameworks/<framework>/variations/<variation>/versions/<version>?tf-hub-format=compressed``
   answers the same archive. A framework not found as spelled is looked up lowercased (hubvendor's key).
+- ``GET /api/v1/models/<owner>/<model>/<framework>/<variation>/get``: ``{"versionNumber": N}``, the highest
+  version present under ``ROOT/<owner>/<model>/<framework>/<variation>/`` (a ``<N>/`` directory or ``<N>.tar.gz``),
+  as Kaggle answers it (``hubvendor lock`` pins a versionless handle so).
 - With ``redirect=True`` compressed requests answer ``302`` to ``/_storage/<path>.tar.gz``, as tfhub.dev
   redirects to its storage.
 
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import email.utils
 import http.server
+import json
 import os
 import re
 import socket
@@ -115,6 +119,9 @@ class HubRequestHandler(http.server.BaseHTTPRequestHandler):
     def kaggle(self, rest: str, head: bool) -> None:
         """``<owner>/<model>/<framework>/<variation>/<version>/download[/<file path>]``."""
         parts = rest.split("/")
+        if len(parts) == KAGGLE_PARTS and parts[-1] == "get" and all(parts):
+            self.kaggle_instance(parts[:-1], head)
+            return
         if len(parts) <= KAGGLE_PARTS or parts[KAGGLE_PARTS] != "download" or not all(parts[:KAGGLE_PARTS]):
             self.not_found(head)
             return
@@ -128,6 +135,17 @@ class HubRequestHandler(http.server.BaseHTTPRequestHandler):
                 self.send_file(found, head, "application/octet-stream")
         else:
             self.send_archive(model_path, head)
+
+    def kaggle_instance(self, parts: list[str], head: bool) -> None:
+        """``{"versionNumber": N}``: the highest version of the variation under ROOT (404 when none)."""
+        versions = [
+            number for candidate in dict.fromkeys(["/".join(parts), "/".join([*parts[:2], parts[2].lower(), parts[3]])])
+            for number in self.server.state.versions(candidate)
+        ]
+        if not versions:
+            self.not_found(head)
+            return
+        self.send_simple(200, json.dumps({"versionNumber": max(versions)}), "application/json", head=head)
 
     def kaggle_model_path(self, parts: list[str]) -> str:
         """``owner/model/framework/variation/version`` under ROOT; the framework as given, else lowercased."""

@@ -14,6 +14,7 @@ Every request is recorded in ``requests`` (method, path, whether it sent an Auth
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import os
@@ -41,7 +42,8 @@ class KaggleApi:
         self.models: dict[tuple[str, str, str, str], dict[int, Path]] = {}
         self.authorization = authorization
         self.requests: list[tuple[str, str, bool]] = []
-        self.secret = os.urandom(8).hex()
+        self.secret = os.urandom(8).hex()  # replace it to stop accepting the signatures issued so far
+        self.issued: list[str] = []  # every signature handed out in a redirect
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -123,7 +125,9 @@ class KaggleApi:
     def _redirect(self, handler: BaseHTTPRequestHandler, key: tuple, version: int, file: str) -> None:
         expires = int(time.time()) + 60
         path = "/".join(key) + f"/{version}/" + (file or "archive.tar.gz")
-        location = f"{STORAGE_PREFIX}{urllib.parse.quote(path)}?Expires={expires}&Signature={self._sign(path, expires)}"
+        signature = self._sign(path, expires)
+        self.issued.append(signature)
+        location = f"{STORAGE_PREFIX}{urllib.parse.quote(path)}?Expires={expires}&Signature={signature}"
         handler.send_response(302)
         handler.send_header("Location", location)
         handler.send_header("Content-Length", "0")
@@ -156,8 +160,9 @@ class KaggleApi:
 
 
 def _tar_gz(directory: Path) -> bytes:
+    """The same bytes for the same tree, as a storage object is (gzip header time 0)."""
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
         for item in sorted(directory.rglob("*")):
             tar.add(str(item), arcname=item.relative_to(directory).as_posix(), recursive=False)
     return buffer.getvalue()

@@ -31,6 +31,10 @@ def run(args: argparse.Namespace) -> int:
     from ..bazel import Pin, stanzas
 
     lock = lockfile.load(args.lock)
+    for model in lock.models:
+        if not model.archive_pinned:
+            raise ConfigError(f"{args.lock}: {model.handle} was locked from kagglehub's cache and pins no archive "
+                              f"sha256, which hub_model() needs; run `hubvendor lock --upgrade {model.handle}`")
     if args.check:
         return _check(args, [Pin(m.handle, m.sha256) for m in lock.models])
     text = stanzas((Pin(m.handle, m.sha256) for m in lock.models), source=os.path.basename(args.lock))

@@ -2,8 +2,11 @@
 
 Plain ``lock`` keeps entries that are still declared, adds new handles (fetched through the cache, so
 a warm cache means no network, except for entries tensorflow_hub wrote: they record no digests, so
-those models are downloaded afresh) and drops removed ones. ``--upgrade HANDLE...`` downloads those
-models afresh (bypassing the cache) and re-pins them; ``--upgrade`` alone re-pins every model.
+those models are downloaded afresh) and drops removed ones. A Kaggle handle without a version is pinned
+to the variation's current version (one API call); a Kaggle version kagglehub already downloaded is
+copied from kagglehub's cache and locked by its tree digest alone (no archive was seen).
+``--upgrade HANDLE...`` downloads those models afresh (bypassing the cache) and re-pins them;
+``--upgrade`` alone re-pins every model.
 ``--check`` writes nothing and exits 1 when the lock is stale; with ``--verify`` it also downloads
 every locked model afresh and compares the bytes. Every stale report ends with the one command that
 makes the lock current.
@@ -89,15 +92,18 @@ def stale_reasons(cfg: Config, lock: Lock) -> list[str]:
     entries = lock.by_key()
     declared = {m.key: m for m in cfg.models}
     reasons = []
+    used = set()
     for key, decl in declared.items():
-        entry = entries.get(key)
+        entry = lock.entry_for(key)
         if entry is None:
             reasons.append(f"{decl.handle} is declared in pyproject.toml but not locked")
-        elif entry.handle != decl.handle:
+            continue
+        used.add(entry.key)  # a versionless Kaggle declaration's entry is the version it was pinned to
+        if entry.key == key and entry.handle != decl.handle:
             reasons.append(f"{decl.handle} is locked as {entry.handle!r}")
         elif decl.sha256 and decl.sha256 != entry.sha256:
             reasons.append(f"{decl.handle} is pinned to sha256 {decl.sha256} in pyproject.toml, locked to {entry.sha256}")
-    reasons += [f"{entries[key].handle} is locked but no longer declared" for key in sorted(set(entries) - set(declared))]
+    reasons += [f"{entries[key].handle} is locked but no longer declared" for key in sorted(set(entries) - used)]
     return reasons
 
 
@@ -106,7 +112,7 @@ def verify(lock: Lock, jobs: int) -> list[tuple[str, str]]:
     fresh = _fresh_all([m.handle for m in lock.models], jobs)
     reasons = []
     for model, now in zip(lock.models, fresh):
-        for name in ("sha256", "size", "tree_digest"):
+        for name in ("sha256", "size", "tree_digest") if model.archive_pinned else ("tree_digest",):
             if getattr(model, name) != getattr(now, name):
                 was, is_now = getattr(model, name), getattr(now, name)
                 reasons.append((model.handle, f"{model.handle}: {name} changed upstream: locked {was}, now {is_now}"))
@@ -131,27 +137,32 @@ def relock(cfg: Config, old: Lock, *, upgrade: list[str] | None, jobs: int) -> L
                 f"{cfg.root / config.PYPROJECT}"
             )
         upgrade_keys.add(key)
-    entries = old.by_key()
     kept: dict[str, LockedModel] = {}
     to_fetch: list[ModelDecl] = []
     for key, decl in declared.items():
-        entry = entries.get(key)
+        entry = old.entry_for(key)
         if key in upgrade_keys:
             continue
         if entry and (not decl.sha256 or decl.sha256 == entry.sha256):
-            kept[key] = LockedModel(decl.handle, key, entry.url, entry.sha256, entry.size, entry.tree_digest)
+            handle = decl.handle if entry.key == key else entry.handle  # versionless: the pinned version
+            kept[key] = LockedModel(handle, entry.key, entry.url, entry.sha256, entry.size, entry.tree_digest)
         else:
             to_fetch.append(decl)
     fresh = [declared[k] for k in sorted(upgrade_keys)]
-    for item in fetch_all([ModelSpec(d.handle, d.sha256) for d in to_fetch], jobs=jobs):
-        if not (item.sha256 and item.tree_digest):  # tensorflow_hub wrote the entry: nothing recorded to pin
-            fresh.append(declared[item.handle.key])
+    pinned = {d.key: pin(d.handle) for d in [*to_fetch, *fresh]}  # a versionless Kaggle handle: its current version
+    by_pinned_key = {normalise(h): key for key, h in pinned.items()}
+    for item in fetch_all([ModelSpec(pinned[d.key], d.sha256) for d in to_fetch], jobs=jobs):
+        key = by_pinned_key[item.handle.key]
+        if not item.tree_digest or not (item.sha256 or item.handle.kind == "kaggle"):
+            # tensorflow_hub wrote the entry: nothing recorded to pin (a Kaggle entry copied from
+            # kagglehub's cache has no archive: its tree digest alone is locked)
+            fresh.append(declared[key])
             continue
-        kept[item.handle.key] = LockedModel(
+        kept[key] = LockedModel(
             item.spec.handle, item.handle.key, recorded_url(item.handle),
             item.sha256, item.size, item.tree_digest,
         )
-    for decl, now in zip(fresh, _fresh_all([d.handle for d in fresh], jobs)):
+    for decl, now in zip(fresh, _fresh_all([pinned[d.key] for d in fresh], jobs)):
         if decl.sha256 and decl.sha256 != now.sha256:
             raise ConfigError(
                 f"{cfg.root / config.PYPROJECT}: {decl.handle} is pinned to sha256 {decl.sha256} in [tool.hubvendor] "
@@ -160,6 +171,16 @@ def relock(cfg: Config, old: Lock, *, upgrade: list[str] | None, jobs: int) -> L
         kept[decl.key] = now
         _drop_stale_cache_entry(now)
     return Lock(sorted(kept.values(), key=lambda m: m.key))
+
+
+def pin(handle: str) -> str:
+    """The handle to lock: a Kaggle handle without a version gets the variation's current one (one API call)."""
+    parsed = parse(handle)
+    if parsed.kind != "kaggle" or parsed.version is not None:
+        return handle
+    from ..kaggle import api
+
+    return api.pin(parsed)
 
 
 def _drop_stale_cache_entry(model: LockedModel) -> None:

@@ -85,20 +85,21 @@ def pinned_specs(config: Config) -> tuple[list[ModelSpec], dict[str, lockfile.Lo
     """Specs to fetch (pins from the lock, else from pyproject), the lock entries used and the unpinned keys."""
     lock_path = config.lock_path
     lock = lockfile.load(lock_path) if lock_path.exists() else lockfile.Lock()
-    entries = lock.by_key()
     required = config.locked or settings.locked()
     why = "locked = true in pyproject.toml" if config.locked else "HUBVENDOR_LOCKED=1"
     specs, used, unpinned = [], {}, set()
     for decl in config.models:
-        entry = entries.get(decl.key)
+        entry = lock.entry_for(decl.key)  # a versionless Kaggle declaration: the pinned version's entry
         if entry and decl.sha256 and entry.sha256 != decl.sha256:
             raise ConfigError(
                 f"{lock_path}: handle {decl.handle!r} is locked to sha256 {entry.sha256} but pyproject.toml pins "
                 f"{decl.sha256}; run `hubvendor lock --upgrade {decl.handle}`"
             )
         if entry:
-            specs.append(ModelSpec(decl.handle, entry.sha256, entry.size, entry.tree_digest))
-            used[decl.key] = entry
+            handle = decl.handle if entry.key == decl.key else entry.handle
+            archive = (entry.sha256, entry.size) if entry.archive_pinned else (None, None)  # tree-only: digest
+            specs.append(ModelSpec(handle, *archive, entry.tree_digest))
+            used[entry.key] = entry
         elif decl.sha256:
             specs.append(ModelSpec(decl.handle, decl.sha256))
         elif required and not lock_path.exists():

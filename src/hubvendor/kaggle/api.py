@@ -53,9 +53,8 @@ def _open(url: str, name: str):
     from .. import fetch
 
     credential = credentials.find()
-    extra = {"headers": credential.headers} if credential else {}
     try:
-        return fetch.open_download(url, name=name, **extra)
+        return fetch.open_download(url, name=name, headers=credential.headers if credential else None)
     except FetchError as exc:
         status = _AUTH_STATUS.search(str(exc))
         if status:

@@ -66,8 +66,8 @@ def register() -> None:
 
 def vendored(ref: ModelRef) -> tuple[int, str] | None:
     """``(version, directory)`` of the vendored copy: ``ref``'s version, or the pinned one when it has none."""
-    for _, source in sources.SOURCES:
-        models = source()
+    for source in sources.SOURCES:
+        models = source.find()
         if ref.version is not None:
             model_dir = models.get(ref.key)
             if model_dir and os.path.isdir(model_dir):
@@ -108,7 +108,7 @@ def _offline(ref: ModelRef, path: str | None, *, force_download: bool) -> tuple[
             if found:
                 return found, version
     asked = "force_download=True asks for a download" if force_download else (
-        f"not vendored ({', '.join(name for name, _ in sources.SOURCES)}) and not complete in kagglehub's cache {where}")
+        f"not vendored ({', '.join(source.name for source in sources.SOURCES)}) and not complete in kagglehub's cache {where}")
     what = f"kaggle://{ref.slug}" + (f" file {path!r}" if path else "")
     raise OfflineError(f"{what}: {asked}, and HUBVENDOR_OFFLINE is set, so nothing is downloaded")
 
