@@ -24,7 +24,7 @@ import threading
 import urllib.parse
 from dataclasses import dataclass, field
 
-from . import settings
+from . import settings, smallfile
 from .errors import ConfigError, FetchError
 
 _REWRITABLE_SCHEMES = ("http", "https")
@@ -98,8 +98,9 @@ class DownloaderConfig:
     @classmethod
     def load(cls, path: str | os.PathLike) -> DownloaderConfig:
         try:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
+            text = smallfile.read_text(path)
+        except ConfigError as exc:
+            raise ConfigError(f"downloader config {exc}") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"downloader config {os.fspath(path)}: cannot read it ({exc})") from None
         return cls.parse(text, path)
