@@ -57,12 +57,12 @@ def strong_etag(value: str | None) -> str | None:
 
 
 def retry_after(value: str | None) -> float | None:
-    """Retry-After as seconds (a number or an HTTP date), or None."""
+    """Retry-After as seconds (a number or an HTTP date), or None; the caller caps what it honours."""
     if not value:
         return None
     value = value.strip()
     if value.isascii() and value.isdigit():
-        return float(value[:9])
+        return float(min(int(value[:4000]), 10**12))
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, OverflowError):
