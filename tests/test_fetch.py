@@ -90,6 +90,17 @@ def test_503_with_retry_after_is_retried(use_hub_env, hub_server, archive):
     assert hub_server.stats()["requests"] == 2
 
 
+@pytest.mark.parametrize("value", ["61", "999999999", "99999999999999999999999", "Fri, 31 Dec 9999 23:59:59 GMT"])
+def test_a_retry_after_beyond_the_cap_fails_at_once_naming_url_and_value(use_hub_env, hub_server, value):
+    hub_server.faults([{"kind": "status", "code": 503, "retry_after": value, "times": 10}])
+    started = time.monotonic()
+    with pytest.raises(FetchError, match=r"HTTP 503 .*Retry-After: .*not waiting longer than 60 s") as error:
+        download()
+    assert time.monotonic() - started < 10
+    assert value[:20] in str(error.value) and "http://127.0.0.1:" in str(error.value)
+    assert hub_server.stats()["requests"] == 1
+
+
 def test_retries_run_out_with_one_clear_error(use_hub_env, hub_server, monkeypatch):
     monkeypatch.setenv("HUBVENDOR_RETRIES", "2")
     hub_server.faults([{"kind": "status", "code": 502, "times": 10}])
@@ -222,6 +233,8 @@ def test_retry_after_parsing():
     in_ten = email.utils.formatdate(time.time() + 10, usegmt=True)
     assert 8 <= httpinfo.retry_after(in_ten) <= 10
     assert httpinfo.retry_after("soon") is None
+    assert httpinfo.retry_after("0000000005") == 5.0  # leading zeros are not truncated into 0
+    assert httpinfo.retry_after("9" * 5000) == 10**12
 
 
 def test_importing_hubvendor_does_not_import_requests():

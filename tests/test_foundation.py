@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -220,3 +221,22 @@ def test_bad_manifests_are_one_config_error_naming_the_file(tmp_path: Path):
             manifest.model_dirs(str(tmp_path / name))
     with pytest.raises(ConfigError, match="cannot read manifest"):
         manifest.read(str(tmp_path / "a\0b.json"))
+
+
+def test_user_files_that_are_not_small_regular_files_are_refused(tmp_path):
+    """pyproject, lock, manifest and downloader config: a FIFO (no writer: the open must not block),
+    a device, a directory or a file over the cap is one ConfigError naming it, read at most to the cap."""
+    import pytest
+
+    from hubvendor import lockfile, manifest, mirrors, smallfile, tomlfile
+    from hubvendor.errors import ConfigError
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    big = tmp_path / "big"
+    with open(big, "wb") as f:
+        f.truncate(smallfile.MAX_BYTES + 1)
+    for path in (fifo, "/dev/zero", tmp_path, big):
+        for read in (tomlfile.read, lockfile.load, manifest.read, mirrors.DownloaderConfig.load):
+            with pytest.raises(ConfigError, match=re.escape(str(path))):
+                read(path if read is not manifest.read else str(path))

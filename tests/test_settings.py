@@ -76,3 +76,34 @@ def test_error_types_have_the_builtin_bases_callers_expect():
     assert issubclass(errors.OfflineError, ConnectionError) and issubclass(errors.IntegrityError, ValueError)
     assert issubclass(errors.ArchiveError, ValueError) and issubclass(errors.SourceChangedError, errors.FetchError)
     assert all(issubclass(c, errors.HubVendorError) for c in (errors.OfflineError, errors.IntegrityError, errors.ArchiveError))
+
+
+def test_every_setting_that_can_be_invalid_is_in_the_list_doctor_checks(monkeypatch):
+    """A reader of settings.py that raises ConfigError for some value of a variable it reads must be
+    in settings.VALIDATED under that variable: so doctor cannot forget a new setting."""
+    import inspect
+    import re
+
+    import pytest
+
+    from hubvendor import settings
+    from hubvendor.errors import ConfigError
+
+    listed = {variable for _, variable, _ in settings.VALIDATED}
+    names = set(re.findall(r'"((?:HUBVENDOR|TFHUB)_[A-Z_]+|SOURCE_DATE_EPOCH)"', inspect.getsource(settings)))
+    readers = [f for name, f in vars(settings).items() if inspect.isfunction(f) and not name.startswith("_")
+               and f.__module__ == settings.__name__ and not inspect.signature(f).parameters]
+    for variable in sorted(names):
+        for bad in ("abc", "-1", "1e999"):
+            monkeypatch.setenv(variable, bad)
+            for read in readers:
+                try:
+                    read()
+                except ConfigError:
+                    assert variable in listed, f"{read.__name__} rejects {variable}={bad!r}, not in settings.VALIDATED"
+            monkeypatch.delenv(variable)
+    for name, variable, read in settings.VALIDATED:
+        monkeypatch.setenv(variable, "abc")
+        with pytest.raises(ConfigError):
+            read()
+        monkeypatch.delenv(variable)

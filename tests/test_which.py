@@ -77,3 +77,20 @@ def test_uncompressed_with_nothing_to_add_says_tensorflow_hub_answers(tmp_path: 
     assert out["tensorflow_hub_answers"] is True and out["looked"][-1] == "UNCOMPRESSED"
     assert "tensorflow_hub's own resolvers answer" in which(env, HANDLE).stdout
     assert explained(dict(env, HUBVENDOR_OFFLINE="1"))["tensorflow_hub_answers"] is False
+
+
+def test_no_url_printed_carries_credentials_or_a_signed_query(tmp_path: Path) -> None:
+    """which (text and --json), and the config errors of resolve, show mirror URLs through display_url."""
+    cfg = tmp_path / "dl.cfg"
+    cfg.write_text("rewrite tfhub.dev/(.*) http://alice:PASSW0RD@127.0.0.1:9/$1?token=TOKEN123\n"
+                   "rewrite tfhub.dev/(.*) https://bob:S3CRET@mirror.example/$1&sig=SIGNED\n"
+                   "block mirror.example\nblock 127.0.0.1\n")
+    env = clean_env(tmp_path, HUBVENDOR_DOWNLOADER_CONFIG=str(cfg), HUBVENDOR_RETRIES="0")
+    outputs = [which(env, HANDLE), which(env, "--json", HANDLE),
+               subprocess.run([sys.executable, "-m", "hubvendor", "resolve", HANDLE], env=env,
+                              capture_output=True, text=True, timeout=60)]
+    for proc in outputs:
+        text = proc.stdout + proc.stderr
+        for secret in ("alice", "PASSW0RD", "TOKEN123", "bob", "S3CRET", "SIGNED"):
+            assert secret not in text, text
+    assert "127.0.0.1:9" in outputs[2].stderr

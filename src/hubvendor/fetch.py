@@ -5,7 +5,8 @@ chunks. Candidate URLs come from the downloader config (``mirrors``); each is tr
 the next one is used after a 404, a redirect loop, a refused redirect or a failure that outlasted
 the retries. Redirects are followed only to hosts the config allows. Within a candidate,
 connection errors, timeouts and HTTP 429/500/502/503/504 are retried with exponential backoff and
-jitter (``Retry-After`` honoured, capped); the retry budget is renewed only after 1 MiB of progress.
+jitter (``Retry-After`` honoured up to ``RETRY_AFTER_CAP``, 60 s; a server asking for longer fails
+the candidate at once, naming the URL and the value); the retry budget is renewed only after 1 MiB of progress.
 
 Resuming a body that stopped short must prove it continues the same object: with a strong ETag,
 ``Range: bytes=N-`` carries ``If-Range`` and the 206 must echo that ETag and the exact
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
 CHUNK_SIZE = 1 << 20
 BACKOFF_BASE = 0.25  # seconds; doubled per consecutive failure, with jitter
 BACKOFF_CAP = 30.0
-RETRY_AFTER_CAP = 60.0
+RETRY_AFTER_CAP = 60.0  # longest Retry-After honoured; a longer one fails the candidate at once
 FRESH_BUDGET_BYTES = CHUNK_SIZE  # progress that renews the retry budget
 
 
@@ -71,9 +72,11 @@ class _Attempts:
             raise CandidateFailed(f"{self.url}: {cause} (gave up after {self.limit} retries)", fallback=True)
         if retry_after is None:
             delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (self.failures - 1)) * random.uniform(0.5, 1.0)
+        elif retry_after > RETRY_AFTER_CAP:
+            raise CandidateFailed(f"{self.url}: {cause}: not waiting longer than {RETRY_AFTER_CAP:g} s", fallback=True)
         else:
-            delay = min(RETRY_AFTER_CAP, retry_after)
-        time.sleep(delay)
+            delay = retry_after
+        time.sleep(delay)  # the main thread: Ctrl-C interrupts it; the cache lock's heartbeat thread keeps beating
 
 
 class Download:

@@ -99,9 +99,12 @@ def get(
         except requests.RequestException as exc:
             raise CandidateFailed(f"{shown}: {describe(exc)}", fallback=True) from None
         if response.status_code in RETRYABLE_STATUSES:
-            wait = httpinfo.retry_after(response.headers.get("Retry-After"))
+            asked = response.headers.get("Retry-After")
+            wait = httpinfo.retry_after(asked)
             response.close()
-            attempts.wait(f"HTTP {response.status_code} {response.reason} from {display_url(response.url)}",
-                          position=position, retry_after=wait)
+            cause = f"HTTP {response.status_code} {response.reason} from {display_url(response.url)}"
+            if wait is not None:
+                cause += f" (Retry-After: {asked.strip()[:64]!r})"
+            attempts.wait(cause, position=position, retry_after=wait)
             continue
         return response

@@ -19,7 +19,7 @@ import urllib.parse
 MAX_LOCATION_BYTES = 4096  # an UNCOMPRESSED answer is one short gs:// path
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d{1,19})-(\d{1,19})/(\d{1,19}|\*)\s*$")
 _GCS_LOCATION = re.compile(r"^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/[^\s/]+)*/?$")
-_SAFE_QUERY_KEYS = frozenset({"tf-hub-format"})
+_SAFE_QUERY = frozenset({("tf-hub-format", "compressed"), ("tf-hub-format", "uncompressed")})
 
 
 def content_range(value: str | None) -> tuple[int, int, int | None] | None:
@@ -57,12 +57,12 @@ def strong_etag(value: str | None) -> str | None:
 
 
 def retry_after(value: str | None) -> float | None:
-    """Retry-After as seconds (a number or an HTTP date), or None."""
+    """Retry-After as seconds (a number or an HTTP date), or None; the caller caps what it honours."""
     if not value:
         return None
     value = value.strip()
     if value.isascii() and value.isdigit():
-        return float(value[:9])
+        return float(min(int(value[:4000]), 10**12))
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, OverflowError):
@@ -71,7 +71,8 @@ def retry_after(value: str | None) -> float | None:
 
 
 def display_url(url: str) -> str:
-    """``url`` fit for messages: no user info, and no query unless it is only ``tf-hub-format``.
+    """``url`` fit for messages: no user info, and no query unless it is only ``tf-hub-format=compressed``
+    (or ``uncompressed``); the one rule for every URL hubvendor prints.
 
     Signed storage URLs carry their signature in the query; it is replaced by ``?...``.
     """
@@ -81,7 +82,7 @@ def display_url(url: str) -> str:
         return url.split("?", 1)[0].split("#", 1)[0]
     netloc = parts.netloc.rpartition("@")[2]
     query = parts.query
-    if query and {key for key, _ in urllib.parse.parse_qsl(query, keep_blank_values=True)} - _SAFE_QUERY_KEYS:
+    if query and set(urllib.parse.parse_qsl(query, keep_blank_values=True)) - _SAFE_QUERY:
         query = "..."
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 

@@ -12,7 +12,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 
-from . import atomicfile
+from . import atomicfile, smallfile
 from .errors import ConfigError, InvalidHandleError
 from .handle import normalise
 
@@ -85,8 +85,7 @@ def parse(text: str, source: str) -> Manifest:
 def read(path: str) -> Manifest:
     """The manifest at ``path``; unreadable, non-UTF-8 or malformed: ConfigError naming ``path``."""
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = smallfile.read_bytes(path, what="manifest")
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
         raise ConfigError(f"{path!r}: cannot read manifest ({getattr(exc, 'strerror', None) or exc})") from None
     try:

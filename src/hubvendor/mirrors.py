@@ -24,7 +24,8 @@ import threading
 import urllib.parse
 from dataclasses import dataclass, field
 
-from . import settings
+from . import settings, smallfile
+from .httpinfo import display_url
 from .errors import ConfigError, FetchError
 
 _REWRITABLE_SCHEMES = ("http", "https")
@@ -98,8 +99,9 @@ class DownloaderConfig:
     @classmethod
     def load(cls, path: str | os.PathLike) -> DownloaderConfig:
         try:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
+            text = smallfile.read_text(path)
+        except ConfigError as exc:
+            raise ConfigError(f"downloader config {exc}") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"downloader config {os.fspath(path)}: cannot read it ({exc})") from None
         return cls.parse(text, path)
@@ -122,8 +124,8 @@ class DownloaderConfig:
                 problem = _url_problem(candidate)
                 if problem:
                     raise ConfigError(
-                        f"downloader config {self.path}: `rewrite {rule.pattern.pattern} {rule.replacement}` "
-                        f"turns {url} into {candidate!r}, which is not a usable URL ({problem})"
+                        f"downloader config {self.path}: `rewrite {rule.pattern.pattern} {display_url(rule.replacement)}` "
+                        f"turns {display_url(url)} into {display_url(candidate)!r}, which is not a usable URL ({problem})"
                     )
                 candidates[candidate] = None
         return list(candidates) or [url]
@@ -133,10 +135,10 @@ class DownloaderConfig:
         candidates = self.rewrite(url)
         allowed = [c for c in candidates if not _is_http(c) or self._host_allowed(c)]
         if not allowed:
-            tried = ", ".join(candidates)
+            tried = ", ".join(display_url(c) for c in candidates)
             hint = f": {self.all_blocked_message}" if self.all_blocked_message else ""
             raise FetchError(
-                f"{url}: every candidate URL ({tried}) is blocked by downloader config {self.path}{hint}"
+                f"{display_url(url)}: every candidate URL ({tried}) is blocked by downloader config {self.path}{hint}"
             )
         return allowed
 

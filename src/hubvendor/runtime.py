@@ -302,6 +302,26 @@ class Explanation:
     def as_dict(self) -> "dict[str, object]":
         return dict(vars(self))
 
+    def shown(self) -> "Explanation":
+        """This explanation with every URL through ``httpinfo.display_url`` (no credentials or signed queries)."""
+        shown = Explanation(self.handle, self.key, self.origin, self.location, self.reason, self.looked)
+        for name, value in vars(self).items():
+            if isinstance(value, str):
+                value = _hide_urls(value)
+            elif isinstance(value, list):
+                value = [_hide_urls(item) for item in value]
+            setattr(shown, name, value)
+        return shown
+
+
+def _hide_urls(text: str) -> str:
+    """``text`` with each URL in it through ``httpinfo.display_url``."""
+    import re
+
+    from .httpinfo import display_url
+
+    return re.sub(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"(),]+", lambda m: display_url(m.group(0)), text)
+
 
 def quick(handle: object) -> "str | None":
     """The start-up pass: an answer when the steps can tell it from the environment alone, else None."""

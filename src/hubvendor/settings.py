@@ -250,3 +250,24 @@ def colab_tpu() -> bool:
     """A Colab TPU runtime: Colab's markers plus a TPU address (see docs/tensorflow.md)."""
     in_colab = bool(os.environ.get("COLAB_RELEASE_TAG")) or "google.colab" in sys.modules
     return in_colab and bool(os.environ.get("COLAB_TPU_ADDR") or os.environ.get("TPU_NAME"))
+
+
+# Every setting that can be invalid: (what doctor calls it, the variable, its reader). doctor checks
+# each; tests/test_settings.py fails when a reader that can raise ConfigError is missing here.
+VALIDATED = (
+    ("load format", "TFHUB_MODEL_LOAD_FORMAT", load_format),
+    ("offline", "HUBVENDOR_OFFLINE", offline),
+    ("locked", "HUBVENDOR_LOCKED", locked),
+    ("cache max size", "HUBVENDOR_CACHE_MAX_SIZE", lambda: cache_max_size() or "unlimited (no automatic pruning)"),
+    ("cache keep recent", "HUBVENDOR_CACHE_KEEP_RECENT", lambda: f"{cache_keep_recent():.0f}s"),
+    ("inflate", "HUBVENDOR_INFLATE", inflate),
+    ("source date epoch", "SOURCE_DATE_EPOCH", source_date_epoch),
+    ("connect timeout", "HUBVENDOR_CONNECT_TIMEOUT", connect_timeout),
+    ("read timeout", "HUBVENDOR_READ_TIMEOUT", read_timeout),
+    ("retries", "HUBVENDOR_RETRIES", retries),
+    ("min speed", "HUBVENDOR_MIN_SPEED", lambda: f"{min_speed()} bytes/s" if min_speed() else "off"),
+    ("min speed time", "HUBVENDOR_MIN_SPEED_TIME", min_speed_time),
+    ("max members", "HUBVENDOR_MAX_MEMBERS", max_members),
+    ("max unpacked size", "HUBVENDOR_MAX_UNPACKED_SIZE", max_unpacked_bytes),
+    ("lock timeout", "HUBVENDOR_LOCK_TIMEOUT", lock_timeout),
+)

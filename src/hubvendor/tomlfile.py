@@ -1,4 +1,5 @@
-"""TOML files read with one clear error per problem (tomllib; tomli before Python 3.11)."""
+"""TOML files read with one clear error per problem (tomllib; tomli before Python 3.11); only regular
+files of bounded size (``smallfile``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from . import smallfile
 from .errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -18,8 +20,8 @@ def read(path: Path) -> dict[str, Any]:
     """``path`` parsed. FileNotFoundError passes through (callers differ on it); any other
     problem is a :class:`ConfigError` naming ``path``."""
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+        return tomllib.loads(smallfile.read_text(path))
+    except (FileNotFoundError, ConfigError):
         raise
     except UnicodeDecodeError as exc:  # before ValueError: both it and TOMLDecodeError are ValueErrors
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None

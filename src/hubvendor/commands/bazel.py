@@ -51,11 +51,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace, pins: list) -> int:
     """``--check``: one line per drift between the WORKSPACE stanzas and the lock (none with ``hub_lock()``)."""
+    from .. import smallfile
     from ..bazel import check
 
     try:
-        with open(args.workspace, encoding="utf-8") as file:
-            text = file.read()
+        text = smallfile.read_text(args.workspace)
+    except ConfigError as exc:
+        raise ConfigError(f"--workspace {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"--workspace {args.workspace}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
     problems = check(text, pins, workspace=args.workspace, source=os.path.basename(args.lock))

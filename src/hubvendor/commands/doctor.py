@@ -81,29 +81,24 @@ def _setting(name: str, read: Callable[[], object], fix: str) -> Check:
         return Check(name, PROBLEM, str(exc), fix)
 
 
+_FIXES = {
+    "TFHUB_MODEL_LOAD_FORMAT": "set TFHUB_MODEL_LOAD_FORMAT to COMPRESSED, UNCOMPRESSED or AUTO, or unset it",
+    "HUBVENDOR_OFFLINE": "set HUBVENDOR_OFFLINE to 1 or 0",
+    "HUBVENDOR_LOCKED": "set HUBVENDOR_LOCKED to 1 or 0",
+    "HUBVENDOR_CACHE_MAX_SIZE": "set HUBVENDOR_CACHE_MAX_SIZE to a size such as 20GiB, or unset it",
+    "HUBVENDOR_CACHE_KEEP_RECENT": "set HUBVENDOR_CACHE_KEEP_RECENT to an age such as 10m, or unset it",
+    "HUBVENDOR_INFLATE": "set HUBVENDOR_INFLATE to auto, stream or parallel, or unset it",
+    "HUBVENDOR_MIN_SPEED": "set HUBVENDOR_MIN_SPEED to a size such as 10kB (0: no minimum), or unset it",
+    "SOURCE_DATE_EPOCH": "set SOURCE_DATE_EPOCH to an integer, or unset it",
+}
+
+
 def check_settings() -> list[Check]:
+    """Every setting in ``settings.VALIDATED`` (the one list of settings that can be invalid)."""
     from .. import settings
 
-    checks = [
-        _setting("load format", settings.load_format,
-                 "set TFHUB_MODEL_LOAD_FORMAT to COMPRESSED, UNCOMPRESSED or AUTO, or unset it"),
-        _setting("offline", settings.offline, "set HUBVENDOR_OFFLINE to 1 or 0"),
-        _setting("locked", settings.locked, "set HUBVENDOR_LOCKED to 1 or 0"),
-        _setting("cache max size", lambda: settings.cache_max_size() or "unlimited (no automatic pruning)",
-                 "set HUBVENDOR_CACHE_MAX_SIZE to a size such as 20GiB, or unset it"),
-        _setting("cache keep recent", lambda: f"{settings.cache_keep_recent():.0f}s",
-                 "set HUBVENDOR_CACHE_KEEP_RECENT to an age such as 10m, or unset it"),
-        _setting("inflate", settings.inflate, "set HUBVENDOR_INFLATE to auto, stream or parallel, or unset it"),
-        _setting("source date epoch", settings.source_date_epoch, "set SOURCE_DATE_EPOCH to an integer, or unset it"),
-    ]
-    for name, read in (
-        ("connect timeout", settings.connect_timeout), ("read timeout", settings.read_timeout),
-        ("retries", settings.retries), ("max members", settings.max_members),
-        ("max unpacked size", settings.max_unpacked_bytes),
-        ("lock timeout", settings.lock_timeout),
-    ):
-        checks.append(_setting(name, read, "fix or unset the HUBVENDOR_* variable named above"))
-    return checks
+    return [_setting(name, read, _FIXES.get(variable, f"fix or unset {variable}"))
+            for name, variable, read in settings.VALIDATED]
 
 
 def check_cache() -> list[Check]:

@@ -21,7 +21,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .. import config, lockfile
+from .. import config, lockfile, smallfile
 from ..config import Config, ModelDecl
 from ..errors import ConfigError, InvalidHandleError
 from ..handle import normalise, parse
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
         return EXIT_STALE if problems or changed else EXIT_OK
     new = relock(cfg, old, upgrade=args.upgrade, jobs=jobs)
-    existing = cfg.lock_path.read_text(encoding="utf-8") if cfg.lock_path.is_file() else None
+    existing = smallfile.read_text(cfg.lock_path) if cfg.lock_path.is_file() else None
     if lockfile.dumps(new, f"{cfg.lock_path} (not written)") != existing:
         try:
             cfg.lock_path.parent.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..runtime import explain
 
-    explanation = explain(args.handle)
+    explanation = explain(args.handle).shown()  # what is printed: URLs without credentials or signatures
     if args.json:
         print(json.dumps(explanation.as_dict(), indent=2))
         return 0

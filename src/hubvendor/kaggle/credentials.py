@@ -13,6 +13,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
+from .. import smallfile
 from ..errors import ConfigError
 
 TOKEN_VAR = "KAGGLE_API_TOKEN"
@@ -55,10 +56,11 @@ def _basic(username: str, key: str) -> str:
 
 def _read_token(path: str) -> str | None:
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.read().strip() or None
+        return smallfile.read_text(path).strip() or None
     except OSError:
         return None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: Kaggle access token is not UTF-8 text (byte {exc.start})") from None
 
 
 def _access_token() -> Credential | None:
@@ -87,12 +89,13 @@ def _kaggle_json() -> Credential | None:
     directory = os.environ.get(CONFIG_DIR_VAR) or os.path.join(os.path.expanduser("~"), ".kaggle")
     path = os.path.join(directory, "kaggle.json")
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        text = smallfile.read_text(path)
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read Kaggle credentials ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: Kaggle credentials are not UTF-8 text (byte {exc.start})") from None
     try:
         data = json.loads(text)
     except ValueError:
