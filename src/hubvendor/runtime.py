@@ -360,12 +360,11 @@ def _in_argv(flag: str) -> bool:
 
 def _hubvendor_entry_complete(entry: str) -> bool:
     """``Cache.is_complete`` for an entry whose descriptor records hubvendor's tree stats; False on any doubt."""
-    from .entry import descriptor_fields, descriptor_number, has_saved_model, tree_stats
+    from .entry import descriptor_fields, descriptor_number, has_saved_model, read_small_file, tree_stats
 
     try:
         names = os.listdir(entry)
-        with open(entry + ".descriptor.txt", encoding="utf-8", errors="replace") as file:
-            values = descriptor_fields(file.read())
+        values = descriptor_fields(read_small_file(entry + ".descriptor.txt"))
     except OSError:
         return False
     files = descriptor_number(values.get("Hubvendor-Tree-Files", ""))
