@@ -118,7 +118,13 @@ class Vendored(Step):
 
     def locate(self, handle: "Handle") -> "str | None":
         model_dir = self.source.find().get(handle.key)
-        return model_dir if model_dir and os.path.isdir(model_dir) else None
+        if not (model_dir and os.path.isdir(model_dir)):
+            return None
+        if self.source.replaced_while_read:
+            from . import entry as entry_files
+
+            entry_files.hold(model_dir)  # a `vendor -o` replacing it keeps this tree until the process exits
+        return model_dir
 
     def where(self, handle: "Handle") -> str:
         return f"vendored models ({self.name})"

@@ -8,6 +8,7 @@ or empty directory or a previous output (:func:`hubvendor.outdir.ensure_replacea
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -18,9 +19,8 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
-from . import download, manifest, outdir
+from . import download, locking, manifest, outdir
 from .cache import Cache, Descriptor
-from .locking import pid_alive
 from .errors import CacheError, ConfigError, HubVendorError, storage_advice
 from .handle import Handle, parse
 from .hints import hint
@@ -199,25 +199,62 @@ def _recover_from_killed_runs(output_dir: str) -> None:
     leftovers = re.compile(rf"^\.{re.escape(base)}\.(\d+)\.[0-9a-f]{{32}}\.(tmp|old)$")
     for name in sorted(os.listdir(parent), key=lambda n: not n.endswith(".old")):
         match = leftovers.match(name)
-        if not match or pid_alive(int(match.group(1))):
+        if not match or locking.pid_alive(int(match.group(1))):
             continue
         path = os.path.join(parent, name)
         if match.group(2) == "old" and not os.path.exists(output_dir):
             os.rename(path, output_dir)  # killed between the two renames of the swap
+        elif match.group(2) == "old":
+            with contextlib.suppress(OSError):
+                _remove_unheld(path)  # kept while a reader holds it
         else:
             shutil.rmtree(path, ignore_errors=True)
 
 
 def _swap_into_place(staging: str, output_dir: str) -> None:
+    """Put ``staging`` at ``output_dir``: one atomic exchange where Linux has it (the path never vanishes),
+    else two renames. The previous tree, moved to ``.<name>.<pid>.<uuid>.old``, is deleted once no reader
+    holds one of its model directories (``entry.hold``), else by a later run's recovery."""
     if not os.path.exists(output_dir):
         os.rename(staging, output_dir)
         return
     old = staging[: -len(".tmp")] + ".old"
-    os.rename(output_dir, old)
-    try:
-        os.rename(staging, output_dir)
-    except OSError:
-        os.rename(old, output_dir)
-        raise
+    if _exchange(staging, output_dir):
+        os.rename(staging, old)
+    else:
+        os.rename(output_dir, old)
+        try:
+            os.rename(staging, output_dir)
+        except OSError:
+            os.rename(old, output_dir)
+            raise
     with contextlib.suppress(OSError):
-        shutil.rmtree(old)
+        _remove_unheld(old)
+
+
+def _exchange(a: str, b: str) -> bool:
+    """``renameat2(RENAME_EXCHANGE)``: swap two paths atomically; False where unsupported."""
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), b)
+
+
+def _remove_unheld(old: str) -> bool:
+    """Delete a replaced output unless a reader (``HUBVENDOR_PATH``) still holds one of its models."""
+    models = os.path.join(old, MODELS_DIR)
+    with contextlib.ExitStack() as stack:
+        for name in sorted(os.listdir(models)) if os.path.isdir(models) else []:
+            if not stack.enter_context(locking.exclusive(os.path.join(models, name))):
+                return False
+        shutil.rmtree(old)  # under the exclusive locks: no reader takes one meanwhile
+    return True
