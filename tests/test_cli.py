@@ -142,9 +142,13 @@ def test_vendor_replaces_an_empty_directory_and_its_own_output(hub_server: HubSe
     out.mkdir()
     assert hubvendor("vendor", "-o", str(out), HALF_PLUS_TWO_HANDLE, env=hub_env).returncode == 0
     assert (out / manifest.FILENAME).is_file()
-    (out / "models" / "extra-user-file").write_text("x")  # still hubvendor's output (it has the manifest)
+    [model] = (out / "models").iterdir()
+    (model / "extra-file").write_text("x")  # still hubvendor's output: its model directories are its own
     assert hubvendor("vendor", "-o", str(out), HALF_PLUS_TWO_HANDLE, env=hub_env).returncode == 0
-    assert not (out / "models" / "extra-user-file").exists()
+    assert not (model / "extra-file").exists()
+    (out / "models" / "extra-user-file").write_text("x")  # beside them, not: refused (tests/attack/test_vendor.py)
+    assert hubvendor("vendor", "-o", str(out), HALF_PLUS_TWO_HANDLE, env=hub_env).returncode == 1
+    assert (out / "models" / "extra-user-file").exists()
 
 
 def test_bazel_output_replaces_only_its_own_file(tmp_path: Path):

@@ -117,7 +117,7 @@ class Cache:
 
     def __init__(self, root: str | None = None, fs: FileSystem | None = None) -> None:
         self.root = local_path(root or settings.cache_dir())  # file:///x is the local /x, as in TensorFlow
-        self.fs = fs or filesystem_for(self.root)
+        self.fs = fs or filesystem_for(self.root, name=f"cache {self.root}" if root else f"TFHUB_CACHE_DIR={self.root}")
 
     # -- paths ---------------------------------------------------------------------------
     def entry_path(self, handle: object) -> str:

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 
 from . import locking, settings
 from .cache import Cache, Descriptor
-from .entry import SAVED_MODEL_FILES
+from .entry import SAVED_MODEL_FILES, DamagedFileError, irregular_files
 from .errors import CacheError, NotFoundError
 from .filesystems import LocalFileSystem
 from .handle import parse
@@ -132,7 +132,7 @@ def describe(cache: Cache, name: str) -> Entry:
     """The current state of the entry ``<root>/<name>`` (cheap: metadata only)."""
     fs = cache.fs
     path = fs.join(cache.root, name)
-    descriptor = _read_descriptor(cache, name)
+    descriptor, damage = _read_descriptor_or_damage(cache, name)
     files, size = fs.tree_stats(path)
     last_used = fs.mtime(path) or fs.mtime(path + ".descriptor.txt")
     if cache.is_complete(path, descriptor):
@@ -143,6 +143,8 @@ def describe(cache: Cache, name: str) -> Entry:
     else:
         state = "incomplete"
         detail = "missing files or no SavedModel: `hubvendor cache verify --repair` fetches it again"
+    if damage:
+        detail = f"{damage}; `hubvendor cache rm {name}` removes it" + (f" ({detail})" if detail else "")
     return Entry(
         name=name, path=path, handle=descriptor.handle if descriptor else "", origin=origin_of(descriptor),
         state=state, files=files, bytes=size, last_used=last_used,
@@ -181,15 +183,40 @@ def select(cache: Cache, handles: Iterable[str]) -> list[Entry]:
 
 
 def _read_descriptor(cache: Cache, name: str) -> Descriptor | None:
+    return _read_descriptor_or_damage(cache, name)[0]
+
+
+def _read_descriptor_or_damage(cache: Cache, name: str) -> tuple[Descriptor | None, str]:
+    """The entry's descriptor (None when absent or unreadable) and, when it is damaged, what is wrong."""
+    path = cache.fs.join(cache.root, name + ".descriptor.txt")
     try:
-        return Descriptor.parse(cache.fs.read_text(cache.fs.join(cache.root, name + ".descriptor.txt")))
+        return Descriptor.parse(cache.fs.read_text(path)), ""
+    except DamagedFileError as exc:
+        return None, f"descriptor damaged: {exc}"
     except OSError:
-        return None
+        return None, ""
+
+
+def _planted(cache: Cache, entry: Entry) -> str:
+    """Why a local entry holds what extraction never writes (symbolic links, FIFOs, devices), or ""."""
+    if not cache.fs.local:
+        return ""
+    if os.path.islink(entry.path):
+        return f"entry {entry.path} is a symbolic link"
+    found = irregular_files(entry.path)
+    if not found:
+        return ""
+    more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+    return f"holds {', '.join(found[:3])}{more}, not regular files (symbolic links or special files)"
 
 
 # -- integrity ----------------------------------------------------------------------------------
 def verify(cache: Cache, entry: Entry) -> Entry:
     """Re-hash ``entry`` against its recorded tree digest: state becomes ok or corrupt."""
+    planted = _planted(cache, entry) if entry.state != "downloading" else ""
+    if planted:
+        entry.state, entry.detail = "corrupt", f"{planted}; `hubvendor cache verify --repair` fetches it again"
+        return entry
     if entry.state in ("incomplete", "downloading", "unverified"):
         return entry
     actual = cache.fs.tree_digest(entry.path)
@@ -221,6 +248,10 @@ def adopt(cache: Cache, entry: Entry) -> Entry:
         return entry
     if not entry.handle:
         raise CacheError(f"{entry.path}: no descriptor names its handle, so it cannot be adopted; `hubvendor cache rm` it")
+    planted = _planted(cache, entry)
+    if planted:
+        raise CacheError(f"{entry.label}: entry {entry.path} {planted}; not adopted: `hubvendor cache verify --repair` "
+                         "fetches it again")
     stats = cache.fs.tree_stats(entry.path)
     digest = cache.fs.tree_digest(entry.path)  # hashed outside the lock: it may outlast HUBVENDOR_LOCK_TIMEOUT
     with _download_lock(cache, entry):

@@ -38,6 +38,45 @@ def tree_stats(path: str) -> "tuple[int, int]":
     return files, total
 
 
+SMALL_FILE_LIMIT = 1 << 16  # descriptors and locks are a few hundred bytes
+
+
+class DamagedFileError(OSError):
+    """A cache's small file (descriptor, lock) that is not a regular file or is far too large."""
+
+
+def read_small_file(path: str, limit: int = SMALL_FILE_LIMIT) -> str:
+    """The text of a small regular file; DamagedFileError naming it when it is a FIFO, a device or
+    larger than ``limit`` (opened non-blocking, so a FIFO never hangs; links to files are followed)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        status = os.fstat(fd)
+        if status.st_mode & 0o170000 != 0o100000:
+            raise DamagedFileError(f"{path} is not a regular file")
+        if status.st_size > limit:
+            raise DamagedFileError(f"{path} holds {status.st_size} bytes, over {limit}")
+        data = os.read(fd, limit + 1)
+    finally:
+        os.close(fd)
+    return data[:limit].decode("utf-8", errors="replace")
+
+
+def irregular_files(path: str) -> "list[str]":
+    """Relative paths below ``path`` that are neither directories nor regular files (symlinks, FIFOs,
+    devices): what extraction never writes, so another writer planted them. Links are not followed."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in dirnames + filenames:
+            full = os.path.join(dirpath, name)
+            try:
+                mode = os.lstat(full).st_mode & 0o170000
+            except FileNotFoundError:
+                continue
+            if mode not in (0o040000, 0o100000):
+                found.append(os.path.relpath(full, path))
+    return sorted(found)
+
+
 def descriptor_fields(text: str) -> "dict[str, str]":
     """``Label: value`` lines of a ``<sha1>.descriptor.txt`` file."""
     fields = {}

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 
 from . import settings
+from .entry import DamagedFileError
 from .errors import CacheError
 from .filesystems import FileSystem
 
@@ -62,6 +63,8 @@ def read_lock(fs: FileSystem, lock: str) -> str | None:
         return fs.read_text(lock)
     except FileNotFoundError:
         return None
+    except DamagedFileError as exc:
+        raise CacheError(f"lock file {lock} is damaged ({exc}); remove it") from None
     except (IsADirectoryError, NotADirectoryError, UnicodeError) as exc:
         raise CacheError(f"lock file {lock} is damaged ({exc.__class__.__name__}); remove it") from None
 

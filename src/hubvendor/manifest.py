@@ -18,6 +18,7 @@ from .handle import normalise
 
 FORMAT = "hubvendor-manifest/1"
 FILENAME = "hubvendor-manifest.json"
+MODELS_DIR = "models"  # where `hubvendor vendor` puts the model trees, beside the manifest
 _FIELDS = {"handle": str, "path": str, "sha256": str, "size": int, "tree_digest": str, "url": str}
 _OPTIONAL = {"sha256", "size", "tree_digest", "url"}
 

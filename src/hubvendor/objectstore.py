@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import hashlib
 import importlib.util
 import os
@@ -29,13 +30,32 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
-from .errors import ConfigError, FetchError, NotFoundError
+from .errors import CacheError, ConfigError, FetchError, NotFoundError
 from .entry import SAVED_MODEL_FILES
 from .filesystems import FileSystem, LocalFileSystem, is_remote
 
 LOCK_SETTLE_SECONDS = 0.5
 CHUNK_BYTES = 1 << 20
 _EXTRAS = {"gs": "gcs", "gcs": "gcs", "s3": "s3", "s3a": "s3"}
+_PASSED_THROUGH = (FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError)  # callers branch on these
+
+
+def _store_call(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn what a store library raises of its own (botocore's NoCredentialsError, aiohttp's connection
+    errors, ...) into one CacheError line naming the store; the OSErrors callers branch on pass through."""
+
+    @functools.wraps(method)
+    def call(self: FsspecFileSystem, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except (_PASSED_THROUGH + (CacheError,)):
+            raise
+        except Exception as exc:
+            path = args[0] if args and isinstance(args[0], str) else ""
+            raise CacheError(f"{self.name}: cannot use {path or 'the store'}: {_cause(exc)}; check the store's "
+                             "address, credentials and network") from exc
+
+    return call
 
 
 def _join(*parts: str) -> str:
@@ -63,22 +83,25 @@ class FsspecFileSystem:
 
     local = False
 
-    def __init__(self, fs: Any) -> None:
+    def __init__(self, fs: Any, *, name: str = "") -> None:
         self.fs = fs
         self.protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+        self.name = name or f"{self.protocol}:// store"  # who uses it, in errors: "TFHUB_CACHE_DIR=..."
 
     @classmethod
-    def for_protocol(cls, protocol: str) -> FsspecFileSystem:
+    def for_protocol(cls, protocol: str, *, name: str = "") -> FsspecFileSystem:
         import fsspec
 
-        return cls(fsspec.filesystem(protocol, use_listings_cache=False))
+        return cls(fsspec.filesystem(protocol, use_listings_cache=False), name=name)
 
     def join(self, *parts: str) -> str:
         return _join(*parts)
 
+    @_store_call
     def exists(self, path: str) -> bool:
         return self.fs.exists(path)
 
+    @_store_call
     def listdir(self, path: str) -> list[str]:
         base = self.fs._strip_protocol(path).rstrip("/")
         try:
@@ -87,18 +110,22 @@ class FsspecFileSystem:
             return []
         return sorted({p.rstrip("/").rsplit("/", 1)[-1] for p in found if p.rstrip("/") != base})
 
+    @_store_call
     def makedirs(self, path: str) -> None:
         """Object stores have no directories; only check that the bucket exists (a clear early error)."""
         bucket = self.fs._strip_protocol(path).split("/", 1)[0]
         if not self.fs.exists(bucket):
             raise FileNotFoundError(f"bucket {self.protocol}://{bucket} does not exist (or is not accessible)")
 
+    @_store_call
     def read_text(self, path: str) -> str:
         return self.fs.cat_file(path).decode("utf-8", errors="replace")
 
+    @_store_call
     def write_text(self, path: str, text: str) -> None:
         self.fs.pipe_file(path, text.encode("utf-8"))  # one request: readers see old or new
 
+    @_store_call
     def create_exclusive(self, path: str, text: str) -> bool:
         data = text.encode("utf-8")
         if self.fs.exists(path):
@@ -113,14 +140,17 @@ class FsspecFileSystem:
         except FileNotFoundError:
             return False
 
+    @_store_call
     def remove(self, path: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(path)
 
+    @_store_call
     def rmtree(self, path: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm(path, recursive=True)
 
+    @_store_call
     def rename_dir(self, src: str, dst: str) -> bool:
         if self.listdir(dst):
             return False
@@ -133,6 +163,7 @@ class FsspecFileSystem:
         self.rmtree(src)
         return True
 
+    @_store_call
     def mtime(self, path: str) -> float | None:
         try:
             info = self.fs.info(path)
@@ -148,6 +179,7 @@ class FsspecFileSystem:
                 return float(value)
         return None
 
+    @_store_call
     def touch(self, path: str) -> None:
         """Refresh the modification time without touching the contents (a lock holder's heartbeat)."""
         stamp = str(time.time())
@@ -163,6 +195,7 @@ class FsspecFileSystem:
             else:  # no metadata-only update in fsspec's API: rewrite the same contents
                 self.write_text(path, self.read_text(path))
 
+    @_store_call
     def tree_stats(self, path: str) -> tuple[int, int]:
         try:
             found = self.fs.find(path, detail=True)
@@ -171,6 +204,7 @@ class FsspecFileSystem:
         files = [info for name, info in found.items() if info.get("type") != "directory" and not name.endswith("/")]
         return len(files), sum(int(info.get("size") or 0) for info in files)
 
+    @_store_call
     def tree_digest(self, path: str) -> str:
         base = self.fs._strip_protocol(path).rstrip("/")
         found = self.fs.find(path, detail=True)
@@ -190,9 +224,11 @@ class FsspecFileSystem:
             if sources:
                 self.fs.put(sources, targets)
 
+    @_store_call
     def open_read(self, path: str) -> IO[bytes]:
         return self.fs.open(path, "rb")
 
+    @_store_call
     def size(self, path: str) -> int | None:
         return self.fs.size(path)
 
@@ -365,9 +401,10 @@ class _GFileReader:
         self.close()
 
 
-def filesystem_for(url: str) -> FileSystem:
+def filesystem_for(url: str, *, name: str = "") -> FileSystem:
     """The one factory of stores: local paths (and ``file://``) get ``LocalFileSystem``; other URLs fsspec
-    when its implementation is installed, else TensorFlow's gfile."""
+    when its implementation is installed, else TensorFlow's gfile. ``name`` says who uses the store in
+    errors (``TFHUB_CACHE_DIR=...``); a store that cannot be opened is a ConfigError naming it."""
     if not is_remote(url):
         return LocalFileSystem()
     scheme = url.split("://", 1)[0].lower()
@@ -376,18 +413,35 @@ def filesystem_for(url: str) -> FileSystem:
         import fsspec
 
         try:
-            fsspec.get_filesystem_class(scheme)
-            return FsspecFileSystem.for_protocol(scheme)
+            needs = _required_options(fsspec.get_filesystem_class(scheme))
         except (ImportError, ValueError) as exc:
             fsspec_error = f"fsspec: {exc}"
+        else:
+            if needs:  # built without them it fails half-made (and its __del__ prints a traceback)
+                raise ConfigError(f"{name or url}: fsspec's {scheme}:// needs options hubvendor does not pass "
+                                  f"({', '.join(needs)}); use a local directory or a bucket URL such as "
+                                  "gs://bucket/path")
+            try:
+                return FsspecFileSystem.for_protocol(scheme, name=name)
+            except Exception as exc:  # ftp:// without a host, zip:// without an archive, a library's own types
+                raise ConfigError(f"{name or url}: cannot open {scheme}:// with fsspec ({_cause(exc)}); "
+                                  "use a local directory or a bucket URL such as gs://bucket/path") from exc
     if importlib.util.find_spec("tensorflow") is not None:
         return GFileFileSystem()
     extra = _EXTRAS.get(scheme)
     hint = f"pip install 'hubvendor[{extra}]'" if extra else "install the fsspec implementation for it"
     raise ConfigError(
-        f"{url}: no filesystem for {scheme}:// ({fsspec_error or 'fsspec is not installed'}; "
+        f"{name or url}: no filesystem for {scheme}:// ({fsspec_error or 'fsspec is not installed'}; "
         f"TensorFlow is not installed either); {hint}, or install TensorFlow"
     )
+
+
+def _required_options(cls: type) -> list[str]:
+    """Constructor parameters of an fsspec filesystem class that have no default."""
+    import inspect
+
+    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    return [p.name for p in parameters if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
 
 class ObjectDownload:

@@ -2,16 +2,23 @@
 
 ``hubvendor vendor -o DIR`` swaps a new tree in place of ``DIR``; ``hubvendor bazel -o FILE``
 overwrites ``FILE``. Before either, the target must be nothing, an empty directory (or file), or a
-previous hubvendor output: a directory holding hubvendor's manifest, a file starting with
-hubvendor's header. Anything else (``.``, a project, a user's file) is refused and left untouched.
+previous hubvendor output, a file starting with hubvendor's header. Anything else (``.``, a project,
+a user's file) is refused and left untouched.
+
+A directory is a previous output only when it holds exactly what ``vendor`` writes: a manifest that
+parses, whose every model has a tree digest and a path ``models/<name>``, and beside it nothing but
+``models/`` holding only those ``<name>`` directories. A file merely named like the manifest (empty,
+not JSON, hand-written for a user's own models) next to a user's files is not one.
 """
 
 from __future__ import annotations
 
 import os
 
+from . import manifest
 from .errors import ConfigError
 from .manifest import FILENAME as MANIFEST
+from .manifest import MODELS_DIR
 
 
 def ensure_replaceable(path: str | os.PathLike, *, marker: str = MANIFEST) -> None:
@@ -35,11 +42,43 @@ def ensure_replaceable(path: str | os.PathLike, *, marker: str = MANIFEST) -> No
         raise ConfigError(f"{where}: cannot list it ({exc.strerror or exc})") from None
     if not names:
         return
-    if marker in names and os.path.isfile(os.path.join(path, marker)) \
-            and not os.path.islink(os.path.join(path, marker)):
-        return
-    raise ConfigError(f"{where}: not empty and not a previous hubvendor output (no {marker}); refusing to "
-                      "replace it: choose a new or empty directory")
+    why = _not_an_output(path, names, marker)
+    if why:
+        raise ConfigError(f"{where}: not empty and not a previous hubvendor output ({why}); refusing to "
+                          "replace it: choose a new or empty directory")
+
+
+def _not_an_output(path: str, names: list[str], marker: str) -> str:
+    """Why directory ``path`` (listing ``names``) is not what ``vendor`` wrote; "" when it is."""
+    marker_path = os.path.join(path, marker)
+    if marker not in names:
+        return f"no {marker}"
+    if os.path.islink(marker_path) or not os.path.isfile(marker_path):
+        return f"{marker} is not a regular file"
+    try:
+        written = manifest.read(marker_path)
+    except ConfigError as exc:
+        return f"{marker} is not a hubvendor manifest: {str(exc).removeprefix(marker_path + ': ')}"
+    model_dirs = set()
+    for entry in written.models.values():
+        top, _, name = entry.path.partition("/")
+        if top != MODELS_DIR or not name or "/" in name or not entry.tree_digest:
+            return f"{marker} lists {entry.path!r}, which `hubvendor vendor` does not write"
+        model_dirs.add(name)
+    others = sorted(set(names) - {marker, MODELS_DIR})
+    if others:
+        return f"it also holds {others[0]!r}"
+    if MODELS_DIR in names:
+        models = os.path.join(path, MODELS_DIR)
+        if os.path.islink(models) or not os.path.isdir(models):
+            return f"{MODELS_DIR} is not a directory"
+        try:
+            unlisted = sorted(set(os.listdir(models)) - model_dirs)
+        except OSError as exc:
+            return f"cannot list {MODELS_DIR}/ ({exc.strerror or exc})"
+        if unlisted:
+            return f"{MODELS_DIR}/{unlisted[0]} is not in its {marker}"
+    return ""
 
 
 def ensure_overwritable(path: str | os.PathLike, *, header: str) -> None:

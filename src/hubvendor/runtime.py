@@ -119,7 +119,13 @@ class Vendored(Step):
 
     def locate(self, handle: "Handle") -> "str | None":
         model_dir = self.source.find().get(handle.key)
-        return model_dir if model_dir and os.path.isdir(model_dir) else None
+        if not (model_dir and os.path.isdir(model_dir)):
+            return None
+        if self.source.replaced_while_read:
+            from . import entry as entry_files
+
+            entry_files.hold(model_dir)  # a `vendor -o` replacing it keeps this tree until the process exits
+        return model_dir
 
     def where(self, handle: "Handle") -> str:
         return f"vendored models ({self.name})"
@@ -418,12 +424,11 @@ def _in_argv(flag: str) -> bool:
 
 def _hubvendor_entry_complete(entry: str) -> bool:
     """``Cache.is_complete`` for an entry whose descriptor records hubvendor's tree stats; False on any doubt."""
-    from .entry import descriptor_fields, descriptor_number, looks_complete, tree_stats
+    from .entry import descriptor_fields, descriptor_number, looks_complete, read_small_file, tree_stats
 
     try:
         names = os.listdir(entry)
-        with open(entry + ".descriptor.txt", encoding="utf-8", errors="replace") as file:
-            values = descriptor_fields(file.read())
+        values = descriptor_fields(read_small_file(entry + ".descriptor.txt"))
     except OSError:
         return False
     files = descriptor_number(values.get("Hubvendor-Tree-Files", ""))

@@ -28,10 +28,14 @@ SKIPPED: "dict[str, str]" = {}  # wheel manifest path -> why it was skipped (war
 class Source:
     """A named source of vendored models: ``find() -> {key: dir}``, ``present() -> bool`` (cheap)."""
 
-    def __init__(self, name: str, find: "Callable[[], dict[str, str]]", present: "Callable[[], bool]") -> None:
+    def __init__(self, name: str, find: "Callable[[], dict[str, str]]", present: "Callable[[], bool]",
+                 *, replaced_while_read: bool = False) -> None:
         self.name = name
         self.find = find
         self.present = present
+        # ``hubvendor vendor -o`` may replace its directories under a running reader, so readers hold
+        # them (``entry.hold``) and vendor deletes a replaced tree only once no reader holds it
+        self.replaced_while_read = replaced_while_read
 
 
 def vendor_path_dirs() -> "list[str]":
@@ -95,7 +99,7 @@ def in_bazel_runfiles() -> bool:
 
 
 SOURCES: "list[Source]" = [
-    Source("HUBVENDOR_PATH", hubvendor_path, lambda: bool(vendor_path_dirs())),
+    Source("HUBVENDOR_PATH", hubvendor_path, lambda: bool(vendor_path_dirs()), replaced_while_read=True),
     Source("Bazel runfiles", bazel_runfiles, in_bazel_runfiles),
     Source("installed wheels", installed_wheels, lambda: bool(site_dirs())),
 ]

@@ -8,24 +8,25 @@ or empty directory or a previous output (:func:`hubvendor.outdir.ensure_replacea
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
 import shutil
+import stat
 import uuid
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
-from . import download, manifest, outdir
+from . import download, locking, manifest, outdir
 from .cache import Cache, Descriptor
-from .locking import pid_alive
-from .errors import CacheError, ConfigError, storage_advice
+from .errors import CacheError, ConfigError, HubVendorError, storage_advice
 from .handle import Handle, parse
 from .hints import hint
 from .provenance import recorded_url
 
-MODELS_DIR = "models"
+MODELS_DIR = manifest.MODELS_DIR
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,8 @@ def vendor(specs: Iterable[ModelSpec], output_dir: str, *, jobs: int = 4, cache:
     if os.path.isdir(parent):
         _recover_from_killed_runs(output_dir)
     outdir.ensure_replaceable(output_dir)
+    cache = cache or Cache()
+    _ensure_outside(cache, output_dir)
     fetched = fetch_to_vendor(list(specs), jobs=jobs, cache=cache)
     staging = os.path.join(parent, f".{os.path.basename(output_dir)}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     try:
@@ -127,7 +130,7 @@ def vendor(specs: Iterable[ModelSpec], output_dir: str, *, jobs: int = 4, cache:
         result = manifest.Manifest()
         for item in fetched:
             relative = f"{MODELS_DIR}/{model_dirname(item.handle)}"
-            shutil.copytree(item.path, os.path.join(staging, relative), copy_function=_link_or_copy)
+            _copy_entry(item, os.path.join(staging, relative))
             result.add(manifest.ManifestEntry(
                 handle=item.spec.handle, path=relative, sha256=item.sha256, size=item.size,
                 tree_digest=item.tree_digest, url=item.url,
@@ -135,6 +138,8 @@ def vendor(specs: Iterable[ModelSpec], output_dir: str, *, jobs: int = 4, cache:
         manifest.write(os.path.join(staging, manifest.FILENAME), result)
         outdir.ensure_replaceable(output_dir)  # again: the fetch may have taken minutes
         _swap_into_place(staging, output_dir)
+    except HubVendorError:
+        raise
     except OSError as exc:  # full disk, permissions: a clean error, the previous output left as it was
         advice = storage_advice(exc, parent) or f"check {parent}"
         raise CacheError(f"{output_dir}: cannot write the vendored directory ({exc.strerror or exc}); {advice} "
@@ -144,12 +149,48 @@ def vendor(specs: Iterable[ModelSpec], output_dir: str, *, jobs: int = 4, cache:
     return result
 
 
-def _link_or_copy(src: str, dst: str) -> None:
-    """Hard-link from the cache when possible (same filesystem), else copy."""
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
+def _ensure_outside(cache: Cache, output_dir: str) -> None:
+    """Refuse an output directory that holds the cache: replacing the output would delete the cache."""
+    if not cache.fs.local:
+        return
+    root, out = os.path.realpath(cache.root), os.path.realpath(output_dir)
+    if root == out or root.startswith(out.rstrip(os.sep) + os.sep):
+        raise ConfigError(
+            f"output directory {output_dir}: holds the cache (TFHUB_CACHE_DIR={cache.root}), which replacing "
+            "it would delete; choose an output directory outside the cache"
+        )
+
+
+def _copy_entry(item: Fetched, target: str) -> None:
+    """Copy a cache entry's directories and regular files, hard-linking files when possible (same
+    filesystem). Extraction writes nothing else, so a symbolic link or special file in the entry (or an
+    entry that is a link) was planted by another writer of the cache: refused, never followed or copied."""
+    if os.path.islink(item.path):
+        _refuse_planted(item, item.path)
+    for dirpath, dirnames, filenames in os.walk(item.path):
+        here = os.path.join(target, os.path.relpath(dirpath, item.path))
+        os.makedirs(here, exist_ok=True)
+        for name in dirnames:
+            if not stat.S_ISDIR(os.lstat(os.path.join(dirpath, name)).st_mode):
+                _refuse_planted(item, os.path.join(dirpath, name))
+        for name in filenames:
+            src, dst = os.path.join(dirpath, name), os.path.join(here, name)
+            if not stat.S_ISREG(os.lstat(src).st_mode):
+                _refuse_planted(item, src)
+            try:
+                os.link(src, dst, follow_symlinks=False)
+            except OSError:
+                shutil.copyfile(src, dst, follow_symlinks=False)
+                shutil.copystat(src, dst, follow_symlinks=False)
+            if not stat.S_ISREG(os.lstat(dst).st_mode):  # replaced by a link between the look and the link
+                _refuse_planted(item, src)
+
+
+def _refuse_planted(item: Fetched, path: str) -> None:
+    raise CacheError(
+        f"{item.spec.handle}: cache entry {item.path} holds {path}, a symbolic link or special file that "
+        "hubvendor never writes; not vendored: run `hubvendor cache verify --repair` to fetch it again"
+    )
 
 
 def _recover_from_killed_runs(output_dir: str) -> None:
@@ -158,25 +199,62 @@ def _recover_from_killed_runs(output_dir: str) -> None:
     leftovers = re.compile(rf"^\.{re.escape(base)}\.(\d+)\.[0-9a-f]{{32}}\.(tmp|old)$")
     for name in sorted(os.listdir(parent), key=lambda n: not n.endswith(".old")):
         match = leftovers.match(name)
-        if not match or pid_alive(int(match.group(1))):
+        if not match or locking.pid_alive(int(match.group(1))):
             continue
         path = os.path.join(parent, name)
         if match.group(2) == "old" and not os.path.exists(output_dir):
             os.rename(path, output_dir)  # killed between the two renames of the swap
+        elif match.group(2) == "old":
+            with contextlib.suppress(OSError):
+                _remove_unheld(path)  # kept while a reader holds it
         else:
             shutil.rmtree(path, ignore_errors=True)
 
 
 def _swap_into_place(staging: str, output_dir: str) -> None:
+    """Put ``staging`` at ``output_dir``: one atomic exchange where Linux has it (the path never vanishes),
+    else two renames. The previous tree, moved to ``.<name>.<pid>.<uuid>.old``, is deleted once no reader
+    holds one of its model directories (``entry.hold``), else by a later run's recovery."""
     if not os.path.exists(output_dir):
         os.rename(staging, output_dir)
         return
     old = staging[: -len(".tmp")] + ".old"
-    os.rename(output_dir, old)
-    try:
-        os.rename(staging, output_dir)
-    except OSError:
-        os.rename(old, output_dir)
-        raise
+    if _exchange(staging, output_dir):
+        os.rename(staging, old)
+    else:
+        os.rename(output_dir, old)
+        try:
+            os.rename(staging, output_dir)
+        except OSError:
+            os.rename(old, output_dir)
+            raise
     with contextlib.suppress(OSError):
-        shutil.rmtree(old)
+        _remove_unheld(old)
+
+
+def _exchange(a: str, b: str) -> bool:
+    """``renameat2(RENAME_EXCHANGE)``: swap two paths atomically; False where unsupported."""
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), b)
+
+
+def _remove_unheld(old: str) -> bool:
+    """Delete a replaced output unless a reader (``HUBVENDOR_PATH``) still holds one of its models."""
+    models = os.path.join(old, MODELS_DIR)
+    with contextlib.ExitStack() as stack:
+        for name in sorted(os.listdir(models)) if os.path.isdir(models) else []:
+            if not stack.enter_context(locking.exclusive(os.path.join(models, name))):
+                return False
+        shutil.rmtree(old)  # under the exclusive locks: no reader takes one meanwhile
+    return True
