@@ -27,6 +27,8 @@ PARTS_PER_CONNECTION = 2  # small objects are still split so that every connecti
 _POLL = 0.1  # seconds between checks of close() while waiting for a budget slot
 _JOIN_SECONDS = 2.0  # close() waits this long in all for the workers
 MEASURE_SECONDS = 0.05  # the probe's speed is first judged this long after the start
+REJUDGE_SECONDS = 0.5  # a probe that stalls (no chunk to judge it by) is judged again this often
+STARVED_SHARE = 0.5  # ranges only while the consumer spent at least this share of the time waiting for bytes
 
 
 class Stream(Protocol):
@@ -71,6 +73,7 @@ class RangedDownload:
         self._spread = spread_below == float("inf")  # other connections have started
         self._started = time.monotonic()
         self._probe_read = 0  # bytes the probe has passed on
+        self._starved = 0.0  # seconds the consumer waited for the head part's bytes
         self._cond = threading.Condition()
         self._chunks: dict[int, collections.deque[bytes]] = {}
         self._done: set[int] = set()
@@ -96,8 +99,11 @@ class RangedDownload:
             while self._head < len(self._parts):
                 with self._cond:
                     queue = self._chunks.setdefault(self._head, collections.deque())
-                    while not queue and self._head not in self._done and self._error is None and not self._closed:
-                        self._cond.wait()
+                    if not queue and self._head not in self._done and self._error is None and not self._closed:
+                        waiting = time.monotonic()
+                        while not queue and self._head not in self._done and self._error is None and not self._closed:
+                            self._cond.wait()
+                        self._starved += time.monotonic() - waiting
                     if self._error is not None:
                         raise self._error
                     if self._closed:
@@ -190,14 +196,23 @@ class RangedDownload:
                 index, end = following, self._parts[following][1]
             self._probe_read = at
             elapsed = time.monotonic() - started - waited
-            if not self._spread and elapsed >= MEASURE_SECONDS and at < self._spread_below * elapsed:
+            if not self._spread and elapsed >= MEASURE_SECONDS and at < self._spread_below * elapsed \
+                    and self._network_bound():
                 self._start_ranges()
         self._finish(index, at - self._parts[index][0], end - self._parts[index][0])
 
     def _judge_probe(self) -> None:
         """MEASURE_SECONDS after the start: ranges begin unless the probe has been fast so far."""
-        if self._probe_read < self._spread_below * (time.monotonic() - self._started):
+        if self._probe_read < self._spread_below * (time.monotonic() - self._started) and self._network_bound():
             self._start_ranges()
+        elif not self._spread and not self._closed:  # judged again later: a link can slow down
+            self._judge = threading.Timer(REJUDGE_SECONDS, self._judge_probe)
+            self._judge.daemon = True
+            self._judge.start()
+
+    def _network_bound(self) -> bool:
+        """Whether the consumer has mostly waited for bytes: a slow probe on a busy CPU is no reason for ranges."""
+        return self._spread_below == float("inf") or self._starved >= STARVED_SHARE * (time.monotonic() - self._started)
 
     def _start_ranges(self) -> None:
         with self._cond:
