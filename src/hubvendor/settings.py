@@ -270,4 +270,7 @@ VALIDATED = (
     ("max members", "HUBVENDOR_MAX_MEMBERS", max_members),
     ("max unpacked size", "HUBVENDOR_MAX_UNPACKED_SIZE", max_unpacked_bytes),
     ("lock timeout", "HUBVENDOR_LOCK_TIMEOUT", lock_timeout),
+    ("connections", "HUBVENDOR_CONNECTIONS", connections),
+    ("ranged min size", "HUBVENDOR_RANGED_MIN_SIZE", ranged_min_size),
+    ("ranged speed", "HUBVENDOR_RANGED_SPEED", lambda: "always" if ranged_speed() == float("inf") else f"{ranged_speed():.0f} bytes/s"),
 )
