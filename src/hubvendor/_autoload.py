@@ -30,11 +30,16 @@ def setting(value: "str | None") -> "bool | None":
     return True if word in ON else False if word in OFF else None
 
 
-class _TensorflowHubHook:
-    """A ``sys.meta_path`` finder that wraps tensorflow_hub's loader and otherwise finds nothing."""
+class ImportHook:
+    """A ``sys.meta_path`` finder that finds nothing itself; for its one ``target`` module it wraps the real
+    loader so that ``action`` ("module:function", imported only then) runs right after the target's own
+    ``__init__``, and then removes itself. An ``action`` that fails never breaks the import: it warns."""
+
+    def __init__(self, target: str, action: str, library: str) -> None:
+        self.target, self.action, self.library = target, action, library
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != TARGET:
+        if fullname != self.target:
             return None
         for finder in sys.meta_path:
             find_spec = getattr(finder, "find_spec", None)
@@ -51,48 +56,76 @@ class _TensorflowHubHook:
             return spec
 
         def exec_module(module):
-            if module.__name__ != TARGET:  # a loader shared with other modules
+            if module.__name__ != self.target:  # a loader shared with other modules
                 return original(module)
             try:
                 original(module)
             finally:
                 loader.__dict__.pop("exec_module", None)
-            disarm()
-            _register()
+            self.disarm()
+            self.register()
 
         loader.exec_module = exec_module
         return spec
 
+    def armed(self) -> bool:
+        """Whether the next import of the target registers hubvendor."""
+        return self in sys.meta_path
 
-_HOOK = _TensorflowHubHook()
+    def arm(self) -> None:
+        """Put the hook first in ``sys.meta_path`` (once) unless the target is already imported."""
+        if self.target not in sys.modules and not self.armed():
+            sys.meta_path.insert(0, self)
+
+    def disarm(self) -> None:
+        sys.meta_path[:] = [f for f in sys.meta_path if f is not self]
+
+    def install(self) -> None:
+        """Register now when the target is imported, otherwise when it is (never importing it here)."""
+        module = sys.modules.get(self.target)
+        if module is not None and not getattr(module.__spec__, "_initializing", False):
+            self.register()
+        else:
+            self.arm()
+
+    def register(self) -> None:
+        try:
+            module, _, function = self.action.partition(":")
+            getattr(__import__(module, fromlist=[function]), function)()
+        except Exception as exc:
+            import warnings
+
+            warnings.warn(f"hubvendor: could not register with {self.target} ({exc!r}); "
+                          f"{self.library} works alone", RuntimeWarning, stacklevel=2)
+
+
+TENSORFLOW_HUB = ImportHook(TARGET, "hubvendor.tf:register_resolver", "handles resolve with tensorflow_hub")
+KAGGLEHUB = ImportHook("kagglehub", "hubvendor.kaggle.bridge:register", "models download with kagglehub")
+HOOKS = (TENSORFLOW_HUB, KAGGLEHUB)
 
 
 def arm():
-    """Put the hook first in ``sys.meta_path`` (once) so that the next ``import tensorflow_hub`` registers hubvendor."""
-    if not armed():
-        sys.meta_path.insert(0, _HOOK)
+    """Arm the tensorflow_hub hook: the next ``import tensorflow_hub`` registers hubvendor."""
+    TENSORFLOW_HUB.arm()
 
 
 def armed():
     """Whether the next ``import tensorflow_hub`` registers hubvendor."""
-    return any(isinstance(finder, _TensorflowHubHook) for finder in sys.meta_path)
+    return TENSORFLOW_HUB.armed()
 
 
 def disarm():
-    """Remove the hook from ``sys.meta_path``."""
-    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _TensorflowHubHook)]
+    """Remove the tensorflow_hub hook from ``sys.meta_path``."""
+    TENSORFLOW_HUB.disarm()
 
 
 def startup():
-    """Run by ``hubvendor-autoload.pth``: arm the hook unless ``HUBVENDOR_AUTOLOAD`` is off."""
+    """Run by ``hubvendor-autoload.pth``: arm both hooks unless ``HUBVENDOR_AUTOLOAD`` is off."""
     import os  # already imported by site.py: free
 
     if setting(os.environ.get(VARIABLE)) is not False:
-        if TARGET not in sys.modules:
-            arm()
-        from hubvendor.kaggle import hook  # the same for kagglehub (import-free, like this module)
-
-        hook.arm()
+        for hook in HOOKS:
+            hook.arm()
 
 
 def install():
@@ -100,23 +133,4 @@ def install():
 
     Registers now when tensorflow_hub is imported, otherwise when it is (without importing it here).
     """
-    module = sys.modules.get(TARGET)
-    if module is not None and not getattr(module.__spec__, "_initializing", False):
-        from .tf import register_resolver
-
-        register_resolver()
-    else:
-        arm()
-
-
-def _register():
-    """The hook's action: add hubvendor's resolver to tensorflow_hub's registry, never breaking the import."""
-    try:
-        from .tf import register_resolver
-
-        register_resolver()
-    except Exception as exc:
-        import warnings
-
-        warnings.warn(f"hubvendor: could not register with tensorflow_hub ({exc!r}); "
-                      "handles resolve with tensorflow_hub alone", RuntimeWarning, stacklevel=2)
+    TENSORFLOW_HUB.install()
