@@ -4,8 +4,8 @@ The layer above the cache (resolution, vendoring, locking) calls :func:`ensure`;
 ``Cache.ensure`` a filler that streams the handle's archive (``fetch`` for http(s), ``kaggle.api``
 for Kaggle, with its credentials, ``objectstore`` for gs:// and other stores) through ``archive`` into the
 staging directory (a Kaggle version kagglehub already downloaded is copied from kagglehub's cache instead,
-when no archive sha256 is pinned or a tree digest is), and
-an after-fill step that prunes to ``HUBVENDOR_CACHE_MAX_SIZE`` (``cacheops``). The cache imports
+under the same member policy, when no archive sha256 is pinned or a tree digest is), and
+an after-fill step that prunes to ``HUBVENDOR_CACHE_MAX_SIZE`` (``cacheprune``). The cache imports
 none of these; they are imported on a miss only, so a warm resolve stays cheap.
 """
 
@@ -59,36 +59,30 @@ def fetch_archive(
 def from_kagglehub(handle: Handle, dest: str) -> FillResult | None:
     """Fill ``dest`` from a whole version kagglehub downloaded (no network), or None when it has none.
 
-    There is no archive, so the result records no archive sha256 (``""``) and size 0; the tree digest,
-    computed from the copied files, is what locks and builds pin and verify.
+    The copy goes through the archive's member policy and limits (``archive.copy_tree``); a version it
+    refuses is downloaded instead, with a warning naming the entry. There is no archive, so the result
+    records no archive sha256 (``""``) and size 0; the tree digest is what locks and builds pin and verify.
     """
+    import os
     import shutil
 
-    from .digest import tree_digest
-    from .entry import tree_stats
+    from . import archive
     from .kaggle import kagglecache
 
     source = kagglecache.locate(handle) if handle.version is not None else None
-    if source is None or not _plain_tree(source):
-        return None  # a link or special file could bring in what the model is not: download instead
-    shutil.copytree(source, dest, dirs_exist_ok=True)
-    files, unpacked = tree_stats(dest)
+    if source is None:
+        return None
+    try:
+        tree = archive.copy_tree(source, dest, name=f"{handle.raw} (kagglehub's cache {source})",
+                                 limits=archive.Limits.from_settings())
+    except (HubVendorError, OSError) as exc:
+        _log.warning("hubvendor: %s; downloading instead", exc)
+        shutil.rmtree(dest)  # the download gets dest empty again
+        os.mkdir(dest)
+        return None
     _log.info("hubvendor: %s: copied from kagglehub's cache %s (no download)", handle.raw, source)
-    return FillResult(url=recorded_url(handle), sha256="", size=0, tree_digest=tree_digest(dest), files=files,
-                      unpacked_bytes=unpacked)
-
-
-def _plain_tree(path: str) -> bool:
-    """Only regular files and directories below ``path`` (what archive extraction would have written)."""
-    import os
-    import stat
-
-    for dirpath, dirnames, filenames in os.walk(path):
-        for name in dirnames + filenames:
-            mode = os.lstat(os.path.join(dirpath, name)).st_mode
-            if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
-                return False
-    return True
+    return FillResult(url=recorded_url(handle), sha256="", size=0, tree_digest=tree.digest(), files=tree.files,
+                      unpacked_bytes=tree.unpacked_bytes)
 
 
 def ensure(
@@ -124,9 +118,9 @@ def prune_after_fill(cache: Cache, entry: str) -> None:
     limit = settings.cache_max_size()
     if limit is None:
         return
-    from . import cacheops
+    from . import cacheprune
 
     try:
-        cacheops.prune(cache, max_size=limit, protect=(entry,))
+        cacheprune.prune(cache, max_size=limit, protect=(entry,))
     except (HubVendorError, OSError) as exc:
         _log.warning("hubvendor: automatic pruning of %s to HUBVENDOR_CACHE_MAX_SIZE failed: %s", cache.root, exc)

@@ -9,7 +9,8 @@ memory stays bounded whatever the archive holds:
    policy allows (``policy``), hashing every file for the tree digest (``hubvendor.digest``).
 
 :func:`extract_file` is the seam for archives already on disk and :func:`extract_spooled` for big
-downloads: both can inflate in parallel with rapidgzip (optional ``fast`` extra).
+downloads: both can inflate in parallel with rapidgzip (optional ``fast`` extra). :func:`copy_tree`
+takes in a directory (kagglehub's cache) under the same member policy.
 Any violation raises :class:`ArchiveError` naming the handle and the member or offset; nothing is
 ever written outside ``dest``; errors raised by the chunk source pass through unchanged.
 """
@@ -29,8 +30,9 @@ from .headers import HeaderReader, TarStream
 from .inflate import GZIP_MAGIC, PARALLEL_MIN_BYTES, PARALLEL_MIN_CPUS, Spool, cpu_count, inflate, inflate_parallel, rapidgzip
 from .pipeline import Pipe, Pipeline, pump, read_chunks
 from .policy import Limits, Tree, Writer
+from .tree import copy_tree
 
-__all__ = ["Extracted", "Limits", "extract", "extract_file", "extract_spooled", "parallel_inflate",
+__all__ = ["Extracted", "Limits", "copy_tree", "extract", "extract_file", "extract_spooled", "parallel_inflate",
            "PARALLEL_MIN_BYTES", "PARALLEL_MIN_CPUS"]
 
 MAX_TRAILING_BYTES = 16 * 1024 * 1024
