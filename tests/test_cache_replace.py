@@ -21,7 +21,7 @@ import pytest
 from support.commands import hubvendor
 from support.server import HALF_PLUS_TWO_HANDLE
 
-from hubvendor import archive, cacheops, download
+from hubvendor import archive, cacheprune, download
 from hubvendor.cache import Cache
 from hubvendor.filesystems import LocalFileSystem
 from hubvendor.handle import parse
@@ -121,13 +121,13 @@ def test_replacing_an_entry_a_process_holds_keeps_its_tree_until_it_exits(served
             assert len(aside) == 1, os.listdir(root)
             assert os.path.samestat(os.fstat(held), os.stat(root / aside[0]))
             assert archive.tree_digest(str(root / aside[0])) == served["tree_digest"]  # nothing vanished
-            assert cacheops.sweep(Cache(str(root))) == []  # still held: not reclaimed
+            assert cacheprune.sweep(Cache(str(root))) == []  # still held: not reclaimed
             assert (root / aside[0]).is_dir()
         finally:
             os.close(held)
     finally:
         holder.communicate("", timeout=30)
-    assert cacheops.sweep(Cache(str(root))) == [str(root / aside[0])]
+    assert cacheprune.sweep(Cache(str(root))) == [str(root / aside[0])]
     assert not (root / aside[0]).exists()
 
 

@@ -1,4 +1,4 @@
-"""The cache's lock protocol, shared by downloads (``cache``) and cache operations (``cacheops``).
+"""The cache's lock protocol, shared by downloads (``cache``) and cache operations (``cacheops``, ``cacheprune``).
 
 * Download lock ``<sha1>.lock``: tensorflow_hub's contents ``hostname.pid.uuidhex``; the holder builds
   ``<sha1>.<uuidhex>.tmp`` and refreshes the lock's mtime every ``HEARTBEAT_SECONDS``.
