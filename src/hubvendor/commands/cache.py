@@ -1,4 +1,5 @@
-"""``hubvendor cache {list,verify,adopt,prune,rm,dir}``: operate the tensorflow_hub-compatible cache.
+"""``hubvendor cache {list,verify,adopt,prune,rm,dir}``: operate the tensorflow_hub-compatible cache,
+or with ``--kagglehub`` kagglehub's cache (``kaggle.cacheentries``).
 
 Exit codes: 0 success; 1 a hubvendor error, or verify/adopt/rm left an entry bad or in place;
 2 usage. See docs/operations.md.
@@ -26,12 +27,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     listing = actions.add_parser("list", help="entries with size, last use, origin and integrity state")
     listing.add_argument("--json", action="store_true", help="print a JSON array")
     listing.add_argument("--vendored", action="store_true", help="also list vendored copies this process sees")
+    _kagglehub_options(listing)
     listing.set_defaults(func=run_list)
 
     verify = actions.add_parser("verify", help="re-hash entries against their recorded tree digests")
     verify.add_argument("handles", nargs="*", metavar="HANDLE", help="handles or entry names (default: all)")
     verify.add_argument("--repair", action="store_true", help="fetch corrupt or incomplete entries again")
     verify.add_argument("--json", action="store_true", help="print a JSON array")
+    _kagglehub_options(verify)
     verify.set_defaults(func=run_verify)
 
     adopt = actions.add_parser("adopt", help="record tree digests for entries tensorflow_hub downloaded")
@@ -50,15 +53,49 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     prune.add_argument("--force", action="store_true", help="same as --keep-recent 0 (entries in use stay)")
     prune.add_argument("--dry-run", action="store_true", help="report what would be removed, remove nothing")
     prune.add_argument("--json", action="store_true", help="print a JSON object")
+    _kagglehub_options(prune, lock=False)
     prune.set_defaults(func=run_prune)
 
     remove = actions.add_parser("rm", help="remove entries (never one a running process holds)")
     remove.add_argument("handles", nargs="+", metavar="HANDLE", help="handles or entry names")
     remove.add_argument("--json", action="store_true", help="print a JSON array")
+    _kagglehub_options(remove, lock=False)
     remove.set_defaults(func=run_rm)
 
     where = actions.add_parser("dir", help="print the cache directory")
+    _kagglehub_options(where, lock=False)
     where.set_defaults(func=run_dir)
+
+
+def _kagglehub_options(parser: argparse.ArgumentParser, *, lock: bool = True) -> None:
+    parser.add_argument("--kagglehub", action="store_true",
+                        help="operate on kagglehub's cache (KAGGLEHUB_CACHE) instead of hubvendor's")
+    if lock:
+        parser.add_argument("--lock", metavar="FILE",
+                            help="with --kagglehub: tree digests to verify against (default ./hubvendor.lock if present)")
+
+
+def _known_digests(cache, lock: str | None) -> dict[str, tuple[str, str]]:  # type: ignore[no-untyped-def]
+    """Tree digests for Kaggle keys: the lock's pins, else what hubvendor's cache recorded for the version."""
+    from pathlib import Path
+
+    from .. import lockfile
+    from ..cacheops import scan
+    from ..handle import normalise
+
+    known = {normalise(e.handle): (e.tree_digest, f"hubvendor's cache {cache.root}")
+             for e in scan(cache) if e.handle.lower().startswith(("kaggle://", "https://www.kaggle.com/")) and e.tree_digest}
+    path = Path(lock) if lock else Path(lockfile.FILENAME)
+    if lock or path.exists():
+        known.update({m.key: (m.tree_digest, str(path)) for m in lockfile.load(path).models
+                      if m.key.startswith("kaggle://")})
+    return known
+
+
+def _kagglehub_root() -> str:
+    from ..kaggle import kagglecache
+
+    return kagglecache.root()
 
 
 def _cache():  # type: ignore[no-untyped-def]
@@ -109,16 +146,22 @@ def run_list(args: argparse.Namespace) -> int:
     from ..cacheops import human_size, scan, vendored_entries
 
     cache = _cache()
-    entries = scan(cache) + (vendored_entries() if args.vendored else [])
+    if args.kagglehub:
+        from ..kaggle import cacheentries
+
+        root, entries = _kagglehub_root(), cacheentries.scan(_known_digests(cache, args.lock))
+    else:
+        root, entries = cache.root, scan(cache)
+    entries += vendored_entries() if args.vendored else []
     if args.json:
         print(json.dumps([e.to_json() for e in entries], indent=2))
         return 0
     if not entries:
-        print(f"no entries in {cache.root}")
+        print(f"no entries in {root}")
         return 0
     total = sum(e.bytes for e in entries if not e.origin.startswith("vendored"))
     count = f"{len(entries)} {'entry' if len(entries) == 1 else 'entries'}"
-    _table(entries, extra=f"{count}, {human_size(total)} in {cache.root}")
+    _table(entries, extra=f"{count}, {human_size(total)} in {root}")
     return 0
 
 
@@ -127,6 +170,8 @@ def run_verify(args: argparse.Namespace) -> int:
     from ..download import ensure
 
     cache = _cache()
+    if args.kagglehub:
+        return _verify_kagglehub(cache, args)
     entries = select(cache, args.handles) if args.handles else scan(cache)
     checked = [verify(cache, e) for e in _progress(entries, "verifying")]
     if args.repair:
@@ -136,11 +181,28 @@ def run_verify(args: argparse.Namespace) -> int:
                     checked[i] = repair(cache, entry, ensure=ensure)
                 except EntryBusyError as exc:
                     entry.detail = f"not repaired: {exc}"
+    return _report_verified(checked, cache.root, args.json)
+
+
+def _verify_kagglehub(cache, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    from ..errors import ConfigError
+    from ..kaggle import cacheentries
+
+    if args.repair:
+        raise ConfigError("cache verify --kagglehub: --repair is not offered; `hubvendor cache rm --kagglehub` "
+                          "a bad version and let kagglehub download it again")
+    known = _known_digests(cache, args.lock)
+    entries = cacheentries.select(args.handles, known) if args.handles else cacheentries.scan(known)
+    checked = [cacheentries.verify(e) for e in _progress(entries, "verifying")]
+    return _report_verified(checked, _kagglehub_root(), args.json)
+
+
+def _report_verified(checked: list, root: str, as_json: bool) -> int:  # type: ignore[type-arg]
     bad = [e for e in checked if e.state in ("corrupt", "incomplete")]
-    if args.json:
+    if as_json:
         print(json.dumps([e.to_json() for e in checked], indent=2))
     else:
-        _table(checked, extra=f"{len(checked)} checked, {len(bad)} bad" if checked else f"no entries in {cache.root}")
+        _table(checked, extra=f"{len(checked)} checked, {len(bad)} bad" if checked else f"no entries in {root}")
     return 1 if bad else 0
 
 
@@ -173,20 +235,28 @@ def run_adopt(args: argparse.Namespace) -> int:
 
 def run_prune(args: argparse.Namespace) -> int:
     from .. import settings
-    from ..cacheops import human_size, prune
+    from ..cacheops import human_size
+    from ..cacheprune import prune
     from ..settings import parse_age
     from ..errors import ConfigError
 
     if args.max_size is None and args.older_than is None:
         raise ConfigError("cache prune: give --max-size SIZE and/or --older-than AGE")
     keep_recent = 0.0 if args.force else (parse_age(args.keep_recent, "--keep-recent") if args.keep_recent else None)
-    result = prune(
-        _cache(),
-        max_size=settings.parse_size(args.max_size, "--max-size") if args.max_size is not None else None,
-        older_than=parse_age(args.older_than, "--older-than") if args.older_than is not None else None,
-        keep_recent=keep_recent,
-        dry_run=args.dry_run,
-    )
+    limits = {
+        "max_size": settings.parse_size(args.max_size, "--max-size") if args.max_size is not None else None,
+        "older_than": parse_age(args.older_than, "--older-than") if args.older_than is not None else None,
+        "dry_run": args.dry_run,
+    }
+    if args.kagglehub:
+        from ..cacheprune import PruneResult, prune_entries
+        from ..kaggle import cacheentries
+
+        recent = settings.cache_keep_recent() if keep_recent is None else keep_recent
+        result = prune_entries(cacheentries.scan({}), PruneResult(), keep_recent=recent, **limits,
+                               remove=lambda entry: cacheentries.remove(entry, keep_recent=recent))
+    else:
+        result = prune(_cache(), keep_recent=keep_recent, **limits)
     if args.json:
         print(json.dumps({"dry_run": args.dry_run, **result.to_json()}, indent=2))
         return 0
@@ -205,10 +275,16 @@ def run_rm(args: argparse.Namespace) -> int:
     from ..cacheops import EntryBusyError, remove, select
 
     cache = _cache()
+    if args.kagglehub:
+        from ..kaggle import cacheentries
+
+        entries, drop = cacheentries.select(args.handles, {}), cacheentries.remove
+    else:
+        entries, drop = select(cache, args.handles), lambda entry: remove(cache, entry)
     results = []
-    for entry in select(cache, args.handles):
+    for entry in entries:
         try:
-            remove(cache, entry)
+            drop(entry)
             results.append((entry, "removed", ""))
         except EntryBusyError as exc:
             results.append((entry, "kept", str(exc)))
@@ -224,5 +300,5 @@ def run_rm(args: argparse.Namespace) -> int:
 
 
 def run_dir(args: argparse.Namespace) -> int:
-    print(_cache().root)
+    print(_kagglehub_root() if args.kagglehub else _cache().root)
     return 0

@@ -27,17 +27,20 @@ def root() -> str:
 
 def locate(handle: object, cache_root: str | None = None) -> str | None:
     """The directory of a whole version kagglehub downloaded and marked complete, else None."""
+    model_dir = version_dir(handle, cache_root)
+    if model_dir and os.path.isfile(model_dir + MARKERS) and os.listdir(model_dir):
+        return model_dir
+    return None
+
+
+def version_dir(handle: object, cache_root: str | None = None) -> str | None:
+    """The directory kagglehub keeps ``handle``'s version in (complete or not), else None."""
     ref = ModelRef.from_key(handle)
     if ref.version is None:
         return None
     variation_dir = _variation_dir(cache_root or root(), ref)
-    if variation_dir is None:
-        return None
-    model_dir = os.path.join(variation_dir, str(ref.version))
-    marker = model_dir + MARKERS
-    if os.path.isfile(marker) and os.path.isdir(model_dir) and os.listdir(model_dir):
-        return model_dir
-    return None
+    model_dir = os.path.join(variation_dir, str(ref.version)) if variation_dir else None
+    return model_dir if model_dir and os.path.isdir(model_dir) else None
 
 
 def locate_file(ref: ModelRef, path: str, cache_root: str | None = None) -> str | None:
