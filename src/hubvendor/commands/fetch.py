@@ -8,16 +8,19 @@ import json
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("fetch", help="download models into the cache (parallel prefetch)")
-    parser.add_argument("handles", nargs="+", metavar="HANDLE", help="archive handles (http(s) URLs, gs://...tar.gz)")
+    parser.add_argument("handles", nargs="+", metavar="HANDLE", help="archive handles (http(s) URLs, kaggle://..., gs://...tar.gz)")
     parser.add_argument("--jobs", "-j", type=int, default=4, help="parallel downloads (default 4)")
+    parser.add_argument("--lock", metavar="FILE",
+                        help="pins to fetch and verify against (default ./hubvendor.lock when present)")
     parser.add_argument("--json", action="store_true", help="print a JSON list of what each handle fetched")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..vendor import ModelSpec, fetch_all
+    from ..pins import specs_for
+    from ..vendor import fetch_all
 
-    fetched = fetch_all([ModelSpec(h) for h in args.handles], jobs=args.jobs)
+    fetched = fetch_all(specs_for(args.handles, args.lock), jobs=args.jobs)
     if args.json:
         print(json.dumps([
             {"handle": item.spec.handle, "path": item.path, "sha256": item.sha256, "size": item.size,

@@ -1,0 +1,156 @@
+"""kagglehub's cache operated by ``hubvendor cache ... --kagglehub``, taken in under the archive policy, and
+``hubvendor fetch``/``vendor`` reading the project's lock for Kaggle handles (versionless ones included).
+
+kagglehub itself (real, from PyPI) fills its cache from the loopback Kaggle stand-in; hubvendor runs as
+the CLI a user runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hubvendor import lockfile
+from hubvendor.digest import tree_digest
+from support.kaggle_api import kagglehub_env
+from test_kaggle_lock import PRESET, TF, fake_model, project, world  # noqa: F401 (world is a fixture)
+
+TF_SLUG = "testorg/half-plus-two/tensorFlow2/tiny/3"
+
+
+def cli(*args: str, env: dict[str, str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "hubvendor", *args], env=env, cwd=cwd, capture_output=True,
+                            text=True, timeout=300)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def kagglehub(code: str, api, env: dict[str, str]) -> str:
+    """Run ``code`` with kagglehub alone (hubvendor's hook off); its last output line."""
+    result = subprocess.run(
+        [sys.executable, "-c", "import kagglehub\n" + code],
+        env={**env, **kagglehub_env(api, Path(env["KAGGLEHUB_CACHE"])), "HUBVENDOR_AUTOLOAD": "0"},
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+def listed(env: dict[str, str], cwd: Path, *extra: str) -> dict[str, dict]:
+    out = cli("cache", "list", "--kagglehub", "--json", *extra, env=env, cwd=cwd)
+    return {e["handle"]: e for e in json.loads(out.stdout)}
+
+
+def test_cache_lists_verifies_and_prunes_kagglehubs_cache(world, tmp_path):
+    api, env = world
+    whole = Path(kagglehub(f"print(kagglehub.model_download({TF_SLUG!r}))", api, env))
+    kagglehub("print(kagglehub.model_download('keras/gpt2/keras/gpt2_tiny/2', path='config.json'))", api, env)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    entries = listed(env, elsewhere)
+    assert {h: e["state"] for h, e in entries.items()} == {
+        f"kaggle://{TF_SLUG}": "unverified", "kaggle://keras/gpt2/keras/gpt2_tiny/2": "partial"}
+    assert entries[f"kaggle://{TF_SLUG}"]["path"] == str(whole) and entries[f"kaggle://{TF_SLUG}"]["origin"] == "kagglehub"
+    table = cli("cache", "list", "--kagglehub", env=env, cwd=elsewhere).stdout
+    assert "2 entries" in table and env["KAGGLEHUB_CACHE"] in table
+
+    # The project's lock pins the tree digest (locked from kagglehub's cache); verify checks against it.
+    proj = project(tmp_path / "proj", [TF])
+    cli("lock", env=env, cwd=proj)
+    verified = json.loads(cli("cache", "verify", "--kagglehub", "--json", env=env, cwd=proj).stdout)
+    assert [(e["handle"], e["state"], e["source"]) for e in verified] == [
+        ("kaggle://keras/gpt2/keras/gpt2_tiny/2", "partial", ""),
+        (f"kaggle://{TF_SLUG}", "ok", "hubvendor.lock")]
+
+    (whole / "saved_model.pb").write_bytes(b"changed behind kagglehub's back")
+    bad = cli("cache", "verify", "--kagglehub", TF, env=env, cwd=proj, check=False)
+    assert bad.returncode == 1
+    assert "corrupt" in bad.stdout and f"tree digest {tree_digest(str(whole))} differs from" in bad.stdout
+    assert "recorded in hubvendor.lock" in bad.stdout
+
+    pruned = cli("cache", "prune", "--kagglehub", "--max-size", "0", "--force", env=env, cwd=proj).stdout
+    assert f"removed kaggle://{TF_SLUG}" in pruned and "removed kaggle://keras/gpt2/keras/gpt2_tiny/2" in pruned
+    models = Path(env["KAGGLEHUB_CACHE"]) / "models"
+    assert [p for p in models.rglob("*") if not p.is_dir()] == []  # trees, markers and per-file markers
+    assert not (models / "keras" / "gpt2" / "keras" / "gpt2_tiny" / ".complete" / "2").exists()
+    assert listed(env, elsewhere) == {}
+
+    # kagglehub sees the version as absent (the marker went first) and downloads it again.
+    api.requests.clear()
+    again = Path(kagglehub(f"print(kagglehub.model_download({TF_SLUG!r}))", api, env))
+    assert again == whole and (again / "saved_model.pb").read_bytes() == b"pb" and api.downloads()
+
+
+def test_verify_without_a_lock_uses_the_digest_hubvendor_recorded(world, tmp_path):
+    api, env = world
+    whole = Path(kagglehub(f"print(kagglehub.model_download({TF_SLUG!r}))", api, env))
+    api.requests.clear()
+    cli("fetch", TF, env=env, cwd=tmp_path)  # copied from kagglehub's cache into hubvendor's, digest recorded
+    assert api.requests == []
+    (entry,) = json.loads(cli("cache", "verify", "--kagglehub", "--json", env=env, cwd=tmp_path).stdout)
+    assert entry["state"] == "ok" and entry["source"].startswith("hubvendor's cache ")
+    rm = cli("cache", "rm", "--kagglehub", TF, env=env, cwd=tmp_path)
+    assert f"removed kaggle://{TF_SLUG}" in rm.stdout and not whole.exists()
+    missing = cli("cache", "rm", "--kagglehub", TF, env=env, cwd=tmp_path, check=False)
+    assert missing.returncode == 1 and missing.stderr.strip() == (
+        f"hubvendor: error: {TF}: not in kagglehub's cache {env['KAGGLEHUB_CACHE']}")
+
+
+@pytest.mark.parametrize("extra, limit_env, cause", [
+    ({"big.bin": b"x" * 4096}, {"HUBVENDOR_MAX_UNPACKED_SIZE": "2000"}, "HUBVENDOR_MAX_UNPACKED_SIZE"),
+    ({"Saved_Model.pb": b"other"}, {}, "saved_model.pb"),
+])
+def test_a_kagglehub_entry_the_archive_policy_refuses_is_downloaded_instead(world, tmp_path, monkeypatch, caplog,
+                                                                            extra, limit_env, cause):
+    """The copy from kagglehub's cache obeys the limits and name rules extraction obeys; the refused entry
+    is named in one warning and the model is downloaded (and extracted under the same policy)."""
+    from hubvendor import download
+    from hubvendor.cache import Cache
+
+    api, env = world
+    entry = Path(env["KAGGLEHUB_CACHE"]) / "models" / "testorg" / "half-plus-two" / "tensorFlow2" / "tiny" / "3"
+    fake_model(entry, {"saved_model.pb": b"pb", "variables/variables.index": b"index", **extra})
+    (entry.parent / "3.complete").write_text("")
+    for name in ("HUBVENDOR_DOWNLOADER_CONFIG", "KAGGLEHUB_CACHE"):
+        monkeypatch.setenv(name, env[name])
+    for name, value in limit_env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("HUBVENDOR_OFFLINE", raising=False)
+    with caplog.at_level(logging.WARNING, logger="hubvendor"):
+        path = download.ensure(TF, cache=Cache(str(tmp_path / "hubcache")))
+    assert sorted(p.name for p in Path(path).rglob("*")) == ["saved_model.pb", "variables", "variables.index"]
+    assert api.downloads()
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert f"{TF} (kagglehub's cache {entry})" in warning and cause in warning and "downloading instead" in warning
+
+
+def test_fetch_and_vendor_take_pins_from_the_lock(world, tmp_path):
+    """A versionless Kaggle handle on the command line gets the locked version (no API call); without a lock
+    entry, Kaggle's current version, said on stderr; a pin the download does not match fails in one line."""
+    api, env = world
+    proj = project(tmp_path / "proj", [PRESET])
+    cli("lock", env=env, cwd=proj)
+    (locked,) = lockfile.load(proj / "hubvendor.lock").models
+    assert locked.handle == f"{PRESET}/2"
+    api.add("keras/gpt2/keras/gpt2_tiny", 3, tmp_path / "tf")  # upstream moves on; the lock does not
+    api.requests.clear()
+    out = cli("vendor", "-o", "out", "--json", PRESET, env=env, cwd=proj)
+    assert list(json.loads(out.stdout)["models"]) == [locked.key]
+    assert not any(path.endswith("/get") for _, path, _ in api.requests) and "current version" not in out.stderr
+
+    fetched = cli("fetch", PRESET, env=env, cwd=tmp_path)  # no lock here
+    assert f"{PRESET}: not pinned in hubvendor.lock; using Kaggle's current version {PRESET}/3" in fetched.stderr
+    assert fetched.stdout.startswith(f"{PRESET}/3\t")
+
+    lock = proj / "hubvendor.lock"
+    lock.write_text(lock.read_text().replace(locked.tree_digest, "sha256:" + "0" * 64))
+    failed = cli("fetch", "--lock", str(lock), PRESET, env={**env, "TFHUB_CACHE_DIR": str(tmp_path / "c2")},
+                 cwd=tmp_path, check=False)
+    assert failed.returncode == 1 and len(failed.stderr.strip().splitlines()) == 1
+    assert "sha256:" + "0" * 64 in failed.stderr
