@@ -84,9 +84,9 @@ class PrecedenceTest(unittest.TestCase):
         self.assertEqual(hub.load(WHEEL_ONLY)(tf.constant([1.0, 2.0])).numpy().tolist(), [4.0, 8.0])
 
     def test_runfiles_copy_wins_over_the_installed_wheel(self):
-        self.assertTrue(hub.resolve(CONTESTED).startswith(runfiles_root() + os.sep), hub.resolve(CONTESTED))
         # 0.5 * x + 2 (the runfiles copy), not 4 * x (the wheel's bytes for the same handle).
         self.assertEqual(hub.load(CONTESTED)(tf.constant([0.0, 4.0])).numpy().tolist(), [2.0, 4.0])
+        self.assertTrue(hub.resolve(CONTESTED).startswith(runfiles_root() + os.sep), hub.resolve(CONTESTED))
 
     def test_which_lists_runfiles_before_installed_wheels(self):
         contested = which(CONTESTED)
