@@ -59,15 +59,23 @@ class KaggleRunfilesTest(unittest.TestCase):
         cache = os.environ["KAGGLEHUB_CACHE"]
         self.assertEqual(os.listdir(cache), [])
 
+        expected_whole = os.path.join(runfiles, {direct!r}, "model")
+        expected_config = os.path.join(runfiles, {preset_repository!r}, "model", "config.json")
+        if os.environ.get("EXPECT_MANIFEST_ONLY") == "1":  # no runfiles tree: where the runfiles MANIFEST points
+            with open(os.environ["RUNFILES_MANIFEST_FILE"]) as lines:
+                real = dict(line.rstrip("\\n").partition(" ")[::2] for line in lines)
+            expected_whole = os.path.dirname(real[{direct!r} + "/model/saved_model.pb"])
+            expected_config = real[{preset_repository!r} + "/model/config.json"]
         whole = kagglehub.model_download(TF_MODEL)
-        self.assertEqual(whole, os.path.join(runfiles, {direct!r}, "model"))
+        self.assertEqual(whole, expected_whole)
         saved_model = kagglehub.model_download(TF_MODEL, path="saved_model.pb")
         self.assertEqual(saved_model, os.path.join(whole, "saved_model.pb"))
         self.assertTrue(os.path.isfile(saved_model))
         self.assertEqual(tf.saved_model.load(whole)(tf.constant([0.0, 4.0])).numpy().tolist(), [2.0, 4.0])
 
         config = kagglehub.model_download(PRESET, path="config.json")
-        self.assertEqual(config, os.path.join(runfiles, {preset_repository!r}, "model", "config.json"))
+        self.assertEqual(config, expected_config)
+        self.assertTrue(os.path.isfile(config), config)
         backbone = keras_hub.models.Backbone.from_preset("kaggle://" + PRESET)
         self.assertEqual(type(backbone).__name__, "GPT2Backbone")
         self.assertEqual(backbone.count_params(), {params})
@@ -185,6 +193,10 @@ def test_kaggle_models_load_from_bazel_runfiles(bazel_session, models, tmp_path:
         # The Kaggle API is gone: the py_test runs offline against its runfiles.
         ws.ok("test", "//...", "--test_output=all")
         assert "Ran 1 test" in ws.test_logs()
+        # Manifest-only runfiles (no symlink tree), as in test_bazel.py: the same calls, the same models.
+        result = ws.ok("test", "//...", "--noenable_runfiles", "--build_python_zip", "--spawn_strategy=standalone",
+                       "--test_env=EXPECT_MANIFEST_ONLY=1")
+        assert "Executed 1 out of 1 test" in result.stdout + result.stderr
         assert list(kagglehub_cache.iterdir()) == []
     finally:
         if ws is not None:
@@ -213,3 +225,23 @@ def test_kaggle_models_load_from_hubvendor_path(models, tmp_path: Path) -> None:
     assert Path(tf_dir).is_relative_to(vendored)
     assert result.stdout.split() == [tf_dir, os.path.join(tf_dir, "saved_model.pb"), str(GPT2_PARAMS)]
     assert list(kagglehub_cache.iterdir()) == [] and not (tmp_path / "no_tfhub_cache").exists()
+
+
+def test_manifest_only_runfiles_find_a_model_without_saved_model(tmp_path: Path, monkeypatch) -> None:
+    """Manifest-only runfiles (RUNFILES_MANIFEST_FILE, no tree): a Keras Hub preset (no saved_model.pb) is found
+    from the real paths of its files, as a SavedModel is from its saved_model.pb (before: not vendored)."""
+    from hubvendor import runfiles
+
+    real = tmp_path / "external" / "gpt2" / "model"
+    (real / "assets").mkdir(parents=True)
+    for name in ("config.json", "metadata.json", "assets/vocab.txt"):
+        (real / name).write_text("{}")
+    models = tmp_path / "models.hubvendor.json"
+    models.write_text('{"format": "hubvendor-manifest/1", "models": {"%s": {"handle": "%s", '
+                      '"runfiles_path": "gpt2/model", "sha256": "", "url": ""}}}' % (normalise(PRESET), PRESET))
+    lines = [f"app/models.hubvendor.json {models}"] + [f"gpt2/model/{n} {real / n}" for n in
+                                                         ("assets/vocab.txt", "config.json", "metadata.json")]
+    (tmp_path / "MANIFEST").write_text("\n".join(lines) + "\n")
+    monkeypatch.setenv("RUNFILES_MANIFEST_FILE", str(tmp_path / "MANIFEST"))
+    monkeypatch.delenv("RUNFILES_DIR", raising=False)
+    assert runfiles.find_models() == {normalise(PRESET): str(real)}
