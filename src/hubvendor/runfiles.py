@@ -99,7 +99,8 @@ def _hubvendor_manifests(runfiles: Runfiles, entries: "dict[str, str] | None") -
 
 
 def _model_directory(runfiles: Runfiles, entries: "dict[str, str] | None", runfiles_path: str) -> "str | None":
-    """The model's directory: in the runfiles tree, else the directory holding its SavedModel file."""
+    """The model's directory: in the runfiles tree, else the real directory the MANIFEST maps its files into
+    (found from its SavedModel file, or, for a model without one such as a Keras Hub preset, any of its files)."""
     from .entry import SAVED_MODEL_FILES
 
     if runfiles.directory:
@@ -110,4 +111,9 @@ def _model_directory(runfiles: Runfiles, entries: "dict[str, str] | None", runfi
         real = (entries or {}).get(f"{runfiles_path}/{name}")
         if real:
             return os.path.dirname(os.path.abspath(real))
+    prefix = runfiles_path + "/"
+    for rlocation, real in sorted((entries or {}).items()):
+        relative = rlocation[len(prefix):]
+        if rlocation.startswith(prefix) and real.replace(os.sep, "/").endswith("/" + relative):
+            return os.path.abspath(real[: len(real) - len(relative) - 1])
     return None
