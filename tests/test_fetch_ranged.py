@@ -305,3 +305,32 @@ def test_credentials_go_to_ranges_on_the_same_host_only(host, sent):
             assert b"".join(d) == served.body
     parts = [r for r in served.requests if "Range" in r]
     assert parts and all(("Authorization" in r) == sent for r in parts)
+
+
+def test_a_fast_probe_is_read_on_the_consumers_thread():
+    """While ranges have not started, the probing response is read by the thread that iterates the download
+    (no hand-off to a worker: on a fast link the machinery costs nothing); once they start, workers read."""
+    readers: set[str] = set()
+
+    class Probe:
+        name, url, size = "test/model/1", "http://127.0.0.1/obj", 8 << 20
+
+        def __iter__(self):
+            for _ in range(8):
+                readers.add(threading.current_thread().name)
+                yield b"x" * (1 << 20)
+
+        def close(self) -> None:
+            pass
+
+        def stop(self) -> None:
+            pass
+
+    def no_range(start: int, end: int):
+        raise AssertionError("no range requested while the probe is fast")
+
+    download = ranged.RangedDownload(Probe(), open_part=no_range, connections=4, budget=threading.Semaphore(4),
+                                     spread_below=0.0)
+    with download:
+        assert sum(len(chunk) for chunk in download) == 8 << 20
+    assert readers == {threading.current_thread().name}

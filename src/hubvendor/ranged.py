@@ -3,10 +3,10 @@
 :class:`RangedDownload` splits an object of known size into parts, fetches them on up to
 ``connections`` worker threads and yields the bytes strictly in order, so the consumer (inflate,
 hash, writes) sees one stream, exactly as from a single connection. Part 0 comes from the response
-that probed the object, which goes on reading part after part for as long as it is fast: once it
-reads slower than ``spread_below`` bytes/s (first judged MEASURE_SECONDS after the start; ``inf``:
-from the start), the other workers start and it stops at the end of its part, so a fast link pays
-nothing for the machinery. The other parts come from ``open_part(start, end)``, which must prove
+that probed the object, read on the consumer's own thread (no hand-off: a fast link pays nothing for
+the machinery), part after part for as long as it is fast: once it reads slower than ``spread_below``
+bytes/s while the consumer mostly waits for bytes (first judged MEASURE_SECONDS after the start;
+``inf``: from the start), the other workers start and the probe stops at the end of its part. The other parts come from ``open_part(start, end)``, which must prove
 each range belongs to the same object (``fetch`` passes a ranged, ``If-Range`` request). At most
 ``window`` parts are fetched ahead of the part being consumed, so the memory held is bounded by
 ``window * part_size``; each extra connection holds a slot of the process-wide ``budget`` while it
@@ -73,7 +73,8 @@ class RangedDownload:
         self._spread = spread_below == float("inf")  # other connections have started
         self._started = time.monotonic()
         self._probe_read = 0  # bytes the probe has passed on
-        self._starved = 0.0  # seconds the consumer waited for the head part's bytes
+        self._starved = 0.0  # seconds the consumer waited for bytes (finished waits)
+        self._waiting_since: float | None = None  # the consumer's current wait, if it is waiting
         self._cond = threading.Condition()
         self._chunks: dict[int, collections.deque[bytes]] = {}
         self._done: set[int] = set()
@@ -82,9 +83,9 @@ class RangedDownload:
         self._closed = False
         self._head = 0  # the part being consumed
         self._next = 1  # the next part a worker takes (part 0 is the probe's)
-        self._threads = [
-            threading.Thread(target=self._work, args=(i == 0,), name=f"hubvendor-range {self.name}", daemon=True)
-            for i in range(min(connections, len(self._parts)))
+        self._threads = [  # the probe's connection is read by the consumer: one thread fewer
+            threading.Thread(target=self._work, name=f"hubvendor-range {self.name}", daemon=True)
+            for _ in range(1, min(connections, len(self._parts)))
         ]
         for thread in self._threads:
             thread.start()
@@ -96,14 +97,15 @@ class RangedDownload:
 
     def __iter__(self) -> Iterator[bytes]:
         try:
+            yield from self._read_probe()
             while self._head < len(self._parts):
                 with self._cond:
                     queue = self._chunks.setdefault(self._head, collections.deque())
                     if not queue and self._head not in self._done and self._error is None and not self._closed:
-                        waiting = time.monotonic()
+                        self._waiting_since = time.monotonic()
                         while not queue and self._head not in self._done and self._error is None and not self._closed:
                             self._cond.wait()
-                        self._starved += time.monotonic() - waiting
+                        self._stop_waiting()
                     if self._error is not None:
                         raise self._error
                     if self._closed:
@@ -115,9 +117,49 @@ class RangedDownload:
                         continue
                     chunk = queue.popleft()
                 yield chunk
+        except BaseException:
+            self.close()
+            raise
         finally:
             if self._head >= len(self._parts) or self._error is not None:
                 self.close()
+
+    def _read_probe(self) -> Iterator[bytes]:
+        """Parts from the probing response, in order, on this thread, until other connections are needed."""
+        index, at, end = 0, 0, self._parts[0][1]
+        chunks = iter(self._first)
+        while True:
+            self._waiting_since = time.monotonic()
+            chunk = next(chunks, None)
+            self._stop_waiting()
+            if chunk is None:
+                break
+            while chunk:
+                piece, chunk = chunk[: end - at], chunk[end - at:]
+                at += len(piece)
+                self._probe_read = at
+                yield piece
+                if at < end:
+                    continue
+                following = self._take_following(index)
+                if at == self.size:
+                    return
+                if following is None:  # ranges took over: the bytes read past this part are not passed on
+                    self._progress(-len(chunk))
+                    self._first.stop()  # its progress bar stays: the whole download moves it
+                    return
+                index, end = following, self._parts[following][1]
+            elapsed = time.monotonic() - self._started
+            if not self._spread and elapsed >= MEASURE_SECONDS and at < self._spread_below * elapsed \
+                    and self._network_bound():
+                self._start_ranges()
+        start = self._parts[index][0]
+        raise FetchError(f"{self.name}: {self.url}: range {index} ended after {at - start} of {end - start} bytes")
+
+    def _stop_waiting(self) -> None:
+        if self._waiting_since is not None:
+            self._starved += time.monotonic() - self._waiting_since
+            self._waiting_since = None
 
     def close(self) -> None:
         self._judge.cancel()
@@ -141,19 +183,10 @@ class RangedDownload:
 
     # -- workers -----------------------------------------------------------------------------
 
-    def _work(self, first: bool) -> None:
-        index: int | None = 0 if first else None
+    def _work(self) -> None:
         try:
-            while True:
-                if index is None:
-                    index = self._take()
-                    if index is None:
-                        return
-                if index == 0:
-                    self._stream_first()
-                else:
-                    self._read_part(index)
-                index = None
+            while (index := self._take()) is not None:
+                self._read_part(index)
         except BaseException as exc:  # handed to the consumer, which raises it
             with self._cond:
                 if self._error is None and not self._closed:
@@ -171,36 +204,6 @@ class RangedDownload:
             self._next += 1
             return self._next - 1
 
-    def _stream_first(self) -> None:
-        """Parts from the probing response, in order, until other connections are needed."""
-        index, at, end = 0, 0, self._parts[0][1]
-        started, waited = time.monotonic(), 0.0
-        for chunk in self._first:
-            while chunk:
-                piece, chunk = chunk[: end - at], chunk[end - at:]
-                at += len(piece)
-                if not self._put(index, piece):
-                    return
-                if at < end:
-                    continue
-                self._finish(index, end - self._parts[index][0], end - self._parts[index][0])
-                if at == self.size:
-                    return
-                pause = time.monotonic()
-                following = self._take_following(index)
-                waited += time.monotonic() - pause
-                if following is None:  # ranges took over: the bytes read past this part are not passed on
-                    self._progress(-len(chunk))
-                    self._first.stop()  # its progress bar stays: the whole download moves it
-                    return
-                index, end = following, self._parts[following][1]
-            self._probe_read = at
-            elapsed = time.monotonic() - started - waited
-            if not self._spread and elapsed >= MEASURE_SECONDS and at < self._spread_below * elapsed \
-                    and self._network_bound():
-                self._start_ranges()
-        self._finish(index, at - self._parts[index][0], end - self._parts[index][0])
-
     def _judge_probe(self) -> None:
         """MEASURE_SECONDS after the start: ranges begin unless the probe has been fast so far."""
         if self._probe_read < self._spread_below * (time.monotonic() - self._started) and self._network_bound():
@@ -212,7 +215,9 @@ class RangedDownload:
 
     def _network_bound(self) -> bool:
         """Whether the consumer has mostly waited for bytes: a slow probe on a busy CPU is no reason for ranges."""
-        return self._spread_below == float("inf") or self._starved >= STARVED_SHARE * (time.monotonic() - self._started)
+        now, since = time.monotonic(), self._waiting_since
+        starved = self._starved + (now - since if since is not None else 0.0)
+        return self._spread_below == float("inf") or starved >= STARVED_SHARE * (now - self._started)
 
     def _start_ranges(self) -> None:
         with self._cond:
@@ -220,11 +225,13 @@ class RangedDownload:
             self._cond.notify_all()
 
     def _take_following(self, index: int) -> int | None:
-        """Part ``index + 1`` for the probe, once the window allows; None once ranges have started."""
+        """Part ``index + 1`` for the probe, which has passed part ``index`` on; None at the end, once ranges
+        have started (the queue then serves the parts from ``index + 1``), or after close or a failure."""
         with self._cond:
-            while not (self._closed or self._error or self._spread) and index + 1 >= self._head + self._window:
-                self._cond.wait()
-            if self._closed or self._error is not None or self._spread or self._next != index + 1:
+            self._head = index + 1
+            self._cond.notify_all()  # workers may take parts further ahead
+            if index + 1 >= len(self._parts) or self._closed or self._error is not None or self._spread \
+                    or self._next != index + 1:
                 return None
             self._next += 1
             return index + 1
