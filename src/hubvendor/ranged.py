@@ -83,12 +83,10 @@ class RangedDownload:
         self._closed = False
         self._head = 0  # the part being consumed
         self._next = 1  # the next part a worker takes (part 0 is the probe's)
-        self._threads = [  # the probe's connection is read by the consumer: one thread fewer
-            threading.Thread(target=self._work, name=f"hubvendor-range {self.name}", daemon=True)
-            for _ in range(1, min(connections, len(self._parts)))
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._workers = min(connections, len(self._parts)) - 1  # the probe's connection is the consumer's
+        self._threads: list[threading.Thread] = []  # started with the ranges: none on a fast link
+        if self._spread:
+            self._start_ranges()
         self._judge = threading.Timer(MEASURE_SECONDS, self._judge_probe)
         self._judge.daemon = True
         self._judge.start()
@@ -221,15 +219,21 @@ class RangedDownload:
 
     def _start_ranges(self) -> None:
         with self._cond:
+            if self._threads or self._closed:
+                return
             self._spread = True
-            self._cond.notify_all()
+            self._threads = [threading.Thread(target=self._work, name=f"hubvendor-range {self.name}", daemon=True)
+                             for _ in range(self._workers)]
+            for thread in self._threads:
+                thread.start()
 
     def _take_following(self, index: int) -> int | None:
         """Part ``index + 1`` for the probe, which has passed part ``index`` on; None at the end, once ranges
         have started (the queue then serves the parts from ``index + 1``), or after close or a failure."""
         with self._cond:
             self._head = index + 1
-            self._cond.notify_all()  # workers may take parts further ahead
+            if self._threads:
+                self._cond.notify_all()  # workers may take parts further ahead
             if index + 1 >= len(self._parts) or self._closed or self._error is not None or self._spread \
                     or self._next != index + 1:
                 return None
