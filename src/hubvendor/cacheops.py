@@ -161,6 +161,17 @@ def select(cache: Cache, handles: Iterable[str]) -> list[Entry]:
     return chosen
 
 
+def recorded_digests(cache: Cache) -> dict[str, str]:
+    """Handle (as written) -> recorded tree digest, from the descriptors alone (no tree is walked)."""
+    found = {}
+    for name in cache.fs.listdir(cache.root):
+        if name.endswith(".descriptor.txt") and ENTRY_NAME.match(name[: -len(".descriptor.txt")]):
+            descriptor = _read_descriptor(cache, name[: -len(".descriptor.txt")])
+            if descriptor and descriptor.tree_digest:
+                found[descriptor.handle] = descriptor.tree_digest
+    return found
+
+
 def _read_descriptor(cache: Cache, name: str) -> Descriptor | None:
     return _read_descriptor_or_damage(cache, name)[0]
 

@@ -80,11 +80,12 @@ def _known_digests(cache, lock: str | None) -> dict[str, tuple[str, str]]:  # ty
     from pathlib import Path
 
     from .. import lockfile
-    from ..cacheops import scan
+    from ..cacheops import recorded_digests
     from ..handle import normalise
 
-    known = {normalise(e.handle): (e.tree_digest, f"hubvendor's cache {cache.root}")
-             for e in scan(cache) if e.handle.lower().startswith(("kaggle://", "https://www.kaggle.com/")) and e.tree_digest}
+    known = {normalise(handle): (digest, f"hubvendor's cache {cache.root}")
+             for handle, digest in recorded_digests(cache).items()
+             if handle.lower().startswith(("kaggle://", "https://www.kaggle.com/"))}
     path = Path(lock) if lock else Path(lockfile.FILENAME)
     if lock or path.exists():
         known.update({m.key: (m.tree_digest, str(path)) for m in lockfile.load(path).models

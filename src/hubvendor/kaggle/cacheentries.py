@@ -69,9 +69,9 @@ def verify(entry: Entry) -> Entry:
     return entry
 
 
-def remove(entry: Entry, *, keep_recent: float = 0.0, now: float | None = None) -> None:
+def remove(entry: Entry, *, keep_recent: float = 0.0) -> None:
     """Remove one version (markers first, then the tree, renamed aside); EntryBusyError when recent."""
-    now = now or time.time()
+    now = time.time()
     if keep_recent and entry.last_used and now - entry.last_used < keep_recent:
         raise EntryBusyError(f"{entry.label}: completed {now - entry.last_used:.0f}s ago (kept for "
                              f"{keep_recent:.0f}s; --force overrides)")
