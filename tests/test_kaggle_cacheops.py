@@ -154,3 +154,23 @@ def test_fetch_and_vendor_take_pins_from_the_lock(world, tmp_path):
                  cwd=tmp_path, check=False)
     assert failed.returncode == 1 and len(failed.stderr.strip().splitlines()) == 1
     assert "sha256:" + "0" * 64 in failed.stderr
+
+
+def test_a_version_directory_that_is_a_link_is_never_taken(world, tmp_path, monkeypatch):
+    """A link in kagglehub's cache in place of a version directory could make any directory the model."""
+    from hubvendor import download
+    from hubvendor.cache import Cache
+
+    api, env = world
+    elsewhere = fake_model(tmp_path / "elsewhere", {"saved_model.pb": b"not the model", "secret.txt": b"private"})
+    variation = Path(env["KAGGLEHUB_CACHE"]) / "models" / "testorg" / "half-plus-two" / "tensorFlow2" / "tiny"
+    variation.mkdir(parents=True)
+    (variation / "3").symlink_to(elsewhere)
+    (variation / "3.complete").write_text("")
+    assert listed(env, tmp_path) == {}
+    for name in ("HUBVENDOR_DOWNLOADER_CONFIG", "KAGGLEHUB_CACHE"):
+        monkeypatch.setenv(name, env[name])
+    monkeypatch.delenv("HUBVENDOR_OFFLINE", raising=False)
+    path = download.ensure(TF, cache=Cache(str(tmp_path / "hubcache")))
+    assert not (Path(path) / "secret.txt").exists() and (Path(path) / "saved_model.pb").read_bytes() == b"pb"
+    assert api.downloads()

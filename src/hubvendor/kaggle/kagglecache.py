@@ -40,7 +40,9 @@ def version_dir(handle: object, cache_root: str | None = None) -> str | None:
         return None
     variation_dir = _variation_dir(cache_root or root(), ref)
     model_dir = os.path.join(variation_dir, str(ref.version)) if variation_dir else None
-    return model_dir if model_dir and os.path.isdir(model_dir) else None
+    if model_dir is None or os.path.islink(model_dir):  # a link could make any directory "the model"
+        return None
+    return model_dir if os.path.isdir(model_dir) else None
 
 
 def locate_file(ref: ModelRef, path: str, cache_root: str | None = None) -> str | None:
