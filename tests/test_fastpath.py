@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hubvendor import entry as entry_files
-from hubvendor import runtime
+from hubvendor import explanation, runtime
 from hubvendor.handle import parse
 
 HANDLE = "https://tfhub.dev/test/fast/1"
@@ -151,7 +151,7 @@ def test_a_new_step_is_one_entry_in_the_chain_and_the_start_up_pass_follows(
     assert runtime.quick(HANDLE) == str(entry)
     monkeypatch.setattr(runtime, "CHAIN", [*runtime.CHAIN[:-1], step, runtime.CHAIN[-1]])
     assert (runtime.quick(HANDLE) == str(entry)) is answers
-    assert runtime.explain(HANDLE).looked[-2] == "extra"
+    assert explanation.explain(HANDLE).looked[-2] == "extra"
 
 
 ENVIRONMENTS = {

@@ -342,9 +342,8 @@ def test_resolution_chain_answers_from_kagglehubs_cache(api, tmp_path):
     api.requests.clear()
     program = (
         "import json, hubvendor\n"
-        "from hubvendor import runtime\n"
         "h = 'kaggle://testorg/half-plus-two/tensorflow2/tiny/3'\n"
-        "e = runtime.explain(h)\n"
+        "e = hubvendor.explain(h)\n"
         "print(json.dumps([hubvendor.resolve(h), e.origin, e.looked]))"
     )
     hub_cache = tmp_path / "tfhub"

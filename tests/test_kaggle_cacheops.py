@@ -174,3 +174,35 @@ def test_a_version_directory_that_is_a_link_is_never_taken(world, tmp_path, monk
     path = download.ensure(TF, cache=Cache(str(tmp_path / "hubcache")))
     assert not (Path(path) / "secret.txt").exists() and (Path(path) / "saved_model.pb").read_bytes() == b"pb"
     assert api.downloads()
+
+
+def test_a_kagglehub_reader_through_hubvendor_path_keeps_its_tree_while_vendor_replaces_it(world, tmp_path):
+    """``kagglehub.model_download`` answered from HUBVENDOR_PATH holds the directory as ``hubvendor.resolve``
+    does: ``vendor -o`` swapping the output keeps the old tree until the reader exits."""
+    api, env = world
+    out = tmp_path / "out"
+    cli("vendor", "-o", str(out), TF, env=env, cwd=tmp_path)
+    reader = subprocess.Popen(
+        [sys.executable, "-c",
+         "import os, sys, kagglehub\n"
+         f"path = kagglehub.model_download({TF_SLUG!r})\n"
+         "fd = os.open(path, os.O_RDONLY)\n"
+         "print(path, flush=True)\n"
+         "sys.stdin.readline()\n"
+         "print(sorted(os.listdir(fd)), flush=True)\n"],
+        env={**env, "HUBVENDOR_PATH": str(out), "HUBVENDOR_OFFLINE": "1"}, stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, text=True)
+    try:
+        held = reader.stdout.readline().strip()
+        assert held.startswith(str(out)), held
+        cli("vendor", "-o", str(out), TF, env=env, cwd=tmp_path)
+        assert (Path(held) / "saved_model.pb").is_file()  # the path never vanished
+        aside = [p for p in tmp_path.iterdir() if p.name.startswith(".out.") and p.name.endswith(".old")]
+        assert len(aside) == 1, sorted(p.name for p in tmp_path.iterdir())  # the reader's tree, kept
+        reader.stdin.write("\n")
+        reader.stdin.flush()
+        assert "saved_model.pb" in reader.stdout.readline()
+    finally:
+        reader.communicate(timeout=60)
+    cli("vendor", "-o", str(out), TF, env=env, cwd=tmp_path)
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith((".old", ".tmp"))]

@@ -9,7 +9,7 @@ __all__ = ["resolve", "explain", "load", "install", "HubVendorError"]
 
 _LAZY = {
     "resolve": ("runtime", "resolve"),  # imports only os and sys until the chain needs more
-    "explain": ("runtime", "explain"),
+    "explain": ("explanation", "explain"),
     "load": ("tf", "load"),
     "install": ("_autoload", "install"),
     "HubVendorError": ("errors", "HubVendorError"),

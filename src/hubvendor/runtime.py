@@ -9,7 +9,7 @@
 4. ``UNCOMPRESSED``: with that load format (or AUTO on a Colab TPU) the server says where the model is;
 5. ``cache``: the tensorflow_hub-compatible cache, downloading on a miss unless ``HUBVENDOR_OFFLINE``.
 
-Everything that needs the order derives it from ``CHAIN``: :func:`resolve`; :func:`explain`
+Everything that needs the order derives it from ``CHAIN``: :func:`resolve`; ``explanation.explain``
 (``hubvendor which``), which walks it without the network; :func:`quick`, the start-up pass that opens
 every :func:`resolve` (each step tells from the environment alone, at the cost of a few stats, that it
 cannot answer, or answers, or cannot tell, and then the full walk runs); and :func:`steps_aside`, which
@@ -118,7 +118,11 @@ class Vendored(Step):
         self.name = source.name
 
     def locate(self, handle: "Handle") -> "str | None":
-        model_dir = self.source.find().get(handle.key)
+        return self.directory(handle.key)
+
+    def directory(self, key: str) -> "str | None":
+        """The model directory this source records under ``key``, held against replacement; None if absent."""
+        model_dir = self.source.find().get(key)
         if not (model_dir and os.path.isdir(model_dir)):
             return None
         if self.source.replaced_while_read:
@@ -293,40 +297,9 @@ def _vendored_steps() -> "list[Step]":
 CHAIN: "list[Step]" = [PathAsGiven(), *_vendored_steps(), KagglehubCache(), Uncompressed(), HubvendorCache()]
 
 
-class Explanation:
-    """Where a handle resolves from and why, computed without downloading (``hubvendor which``)."""
-
-    def __init__(self, handle: str, key: str, origin: str, location: str, reason: str, looked: "list[str]") -> None:
-        self.handle, self.key, self.origin, self.location, self.reason = handle, key, origin, location, reason
-        self.looked = looked  # the steps that apply to this handle, in the order resolve tries them
-        self.url = ""  # what a resolve would request now ("" when the answer is local)
-        self.fetch_from: list[str] = []  # that URL after the downloader config's rewrites, in order
-        self.downloader_config = ""  # the config that rewrote ``url``, or why it cannot be used
-        self.offline_ok = True  # whether HUBVENDOR_OFFLINE=1 would still resolve it
-        self.tensorflow_hub_answers = False  # hub.load leaves it to tensorflow_hub's own resolvers (steps_aside)
-
-    def as_dict(self) -> "dict[str, object]":
-        return dict(vars(self))
-
-    def shown(self) -> "Explanation":
-        """This explanation with every URL through ``httpinfo.display_url`` (no credentials or signed queries)."""
-        shown = Explanation(self.handle, self.key, self.origin, self.location, self.reason, self.looked)
-        for name, value in vars(self).items():
-            if isinstance(value, str):
-                value = _hide_urls(value)
-            elif isinstance(value, list):
-                value = [_hide_urls(item) for item in value]
-            setattr(shown, name, value)
-        return shown
-
-
-def _hide_urls(text: str) -> str:
-    """``text`` with each URL in it through ``httpinfo.display_url``."""
-    import re
-
-    from .httpinfo import display_url
-
-    return re.sub(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"(),]+", lambda m: display_url(m.group(0)), text)
+def vendored_steps() -> "list[Vendored]":
+    """The vendored steps of ``CHAIN``, in its order (kagglehub's resolver asks these and leaves the rest to kagglehub)."""
+    return [step for step in CHAIN if isinstance(step, Vendored)]
 
 
 def quick(handle: object) -> "str | None":
@@ -349,7 +322,7 @@ def resolve(handle: object) -> str:
     from .handle import parse
 
     handle = parse(handle)
-    steps, location = _walk(handle)
+    steps, location = walk(handle)
     if location is not None:
         return location
     try:
@@ -360,33 +333,16 @@ def resolve(handle: object) -> str:
         raise OfflineError(f"{exc}; looked first in: {', '.join(step.where(handle) for step in steps[:-1])}") from None
 
 
-def explain(handle: object) -> Explanation:
-    """How ``resolve`` would answer ``handle`` now, without the network (``hubvendor which``)."""
-    from .handle import parse
-
-    handle = parse(handle)
-    steps, location = _walk(handle)
-    answering = steps[-1]
-    if location is None:
-        location = answering.locate(handle)
-    explanation = Explanation(handle.raw, handle.key, *answering.describe(handle, location),
-                              [step.where(handle) for step in steps])
-    if location is None:
-        _describe_network(explanation, answering.fetch_url(handle))
-        explanation.tensorflow_hub_answers = answering.adds_nothing(handle)
-    return explanation
-
-
 def steps_aside(handle: object) -> bool:
     """Whether tensorflow_hub's own resolvers would answer ``handle`` exactly as the chain (hubvendor adds nothing)."""
     from .handle import parse
 
     handle = parse(handle)
-    steps, location = _walk(handle)
+    steps, location = walk(handle)
     return location is None and steps[-1].adds_nothing(handle)
 
 
-def _walk(handle: "Handle") -> "tuple[list[Step], str | None]":
+def walk(handle: "Handle") -> "tuple[list[Step], str | None]":
     """The steps that apply to ``handle`` up to the one that answers, and its answer (None: it ends the walk)."""
     steps: list[Step] = []
     for step in CHAIN:
@@ -400,22 +356,6 @@ def _walk(handle: "Handle") -> "tuple[list[Step], str | None]":
     from .errors import NotFoundError
 
     raise NotFoundError(f"{handle.raw}: no step of the resolution chain applies")
-
-
-def _describe_network(explanation: Explanation, url: str) -> None:
-    """Fill in what a resolve would request, where the downloader config sends it, and whether offline works."""
-    from . import mirrors, settings
-    from .errors import HubVendorError
-
-    explanation.url = url
-    explanation.offline_ok = not url
-    if not url:
-        return
-    try:
-        explanation.fetch_from = mirrors.candidates(url)
-        explanation.downloader_config = settings.downloader_config_path() or "none (HUBVENDOR_DOWNLOADER_CONFIG is unset)"
-    except HubVendorError as exc:  # unreadable or broken config, or every candidate blocked
-        explanation.downloader_config = str(exc)
 
 
 def _in_argv(flag: str) -> bool:

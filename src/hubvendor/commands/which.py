@@ -19,7 +19,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..runtime import explain
+    from ..explanation import explain
 
     explanation = explain(args.handle).shown()  # what is printed: URLs without credentials or signatures
     if args.json:

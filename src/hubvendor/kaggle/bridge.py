@@ -1,7 +1,7 @@
 """hubvendor inside kagglehub: a model resolver answering vendored models with no network.
 
 Imported only after the application imported kagglehub (see ``hook``). For a model found in a vendored
-source (``HUBVENDOR_PATH``, installed wheels, Bazel runfiles: ``sources.SOURCES``),
+source (``HUBVENDOR_PATH``, Bazel runfiles, installed wheels: ``runtime.vendored_steps``),
 ``kagglehub.model_download(h)`` returns the vendored directory and ``model_download(h, path=p)`` the file
 in it, writing nothing to kagglehub's cache; a versionless handle gets the vendored (pinned) version.
 ``output_dir=`` copies the vendored files there, as kagglehub would have downloaded them; ``force_download=True``
@@ -20,7 +20,7 @@ from kagglehub.cache import Cache
 from kagglehub.handle import ModelHandle
 from kagglehub.resolver import Resolver
 
-from .. import settings, sources
+from .. import runtime, settings
 from ..errors import InvalidHandleError, NotFoundError, OfflineError
 from . import kagglecache
 from .ref import ModelRef
@@ -65,24 +65,29 @@ def register() -> None:
 
 
 def vendored(ref: ModelRef) -> tuple[int, str] | None:
-    """``(version, directory)`` of the vendored copy: ``ref``'s version, or the pinned one when it has none."""
-    for source in sources.SOURCES:
-        models = source.find()
+    """``(version, directory)`` of the vendored copy: ``ref``'s version, or the pinned one when it has none.
+
+    The vendored steps of the resolution chain are asked in its order; the directory is held as ``resolve``
+    holds it, so a ``vendor -o`` replacing it keeps the tree until this process exits.
+    """
+    for step in runtime.vendored_steps():
         if ref.version is not None:
-            model_dir = models.get(ref.key)
-            if model_dir and os.path.isdir(model_dir):
+            model_dir = step.directory(ref.key)
+            if model_dir:
                 return ref.version, model_dir
             continue
         candidates = []
-        for key, model_dir in models.items():
+        for key in step.source.find():
             try:
                 other = ModelRef.from_key(key)
             except InvalidHandleError:
                 continue
-            if other.version is not None and other.same_model(ref) and os.path.isdir(model_dir):
-                candidates.append((other.version, model_dir))
-        if candidates:
-            return max(candidates)
+            if other.version is not None and other.same_model(ref):
+                candidates.append((other.version, key))
+        for version, key in sorted(candidates, reverse=True):
+            model_dir = step.directory(key)
+            if model_dir:
+                return version, model_dir
     return None
 
 
@@ -108,7 +113,7 @@ def _offline(ref: ModelRef, path: str | None, *, force_download: bool) -> tuple[
             if found:
                 return found, version
     asked = "force_download=True asks for a download" if force_download else (
-        f"not vendored ({', '.join(source.name for source in sources.SOURCES)}) and not complete in kagglehub's cache {where}")
+        f"not vendored ({', '.join(step.name for step in runtime.vendored_steps())}) and not complete in kagglehub's cache {where}")
     what = f"kaggle://{ref.slug}" + (f" file {path!r}" if path else "")
     raise OfflineError(f"{what}: {asked}, and HUBVENDOR_OFFLINE is set, so nothing is downloaded")
 
