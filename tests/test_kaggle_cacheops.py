@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from hubvendor import lockfile
 from hubvendor.digest import tree_digest
+from hubvendor.kaggle import kagglecache
 from support.kaggle_api import kagglehub_env
 from test_kaggle_lock import PRESET, TF, fake_model, project, world  # noqa: F401 (world is a fixture)
 
@@ -206,3 +209,23 @@ def test_a_kagglehub_reader_through_hubvendor_path_keeps_its_tree_while_vendor_r
         reader.communicate(timeout=60)
     cli("vendor", "-o", str(out), TF, env=env, cwd=tmp_path)
     assert not [p for p in tmp_path.iterdir() if p.name.endswith((".old", ".tmp"))]
+
+
+def test_prune_sweeps_what_a_killed_run_left_in_kagglehubs_cache(world, tmp_path):
+    """A staging tree with no change for HUBVENDOR_LOCK_TIMEOUT is swept by prune; a live one is left."""
+    api, env = world
+    whole = Path(kagglehub(f"print(kagglehub.model_download({TF_SLUG!r}))", api, env))
+    stale, live = (Path(kagglecache.staging_path(str(whole))) for _ in range(2))
+    for tree in (stale, live):
+        (tree / "variables").mkdir(parents=True)
+        (tree / "variables" / "variables.index").write_bytes(b"half")
+    old = time.time() - 3600
+    for path in (stale / "variables" / "variables.index", stale / "variables", stale):
+        os.utime(path, (old, old))
+    assert set(listed(env, tmp_path)) == {f"kaggle://{TF_SLUG}"}  # leftovers are never entries
+    env = {**env, "HUBVENDOR_LOCK_TIMEOUT": "60"}
+    dry = cli("cache", "prune", "--kagglehub", "--older-than", "100d", "--dry-run", env=env, cwd=tmp_path)
+    assert f"would sweep {stale}" in dry.stdout and stale.is_dir()
+    pruned = cli("cache", "prune", "--kagglehub", "--older-than", "100d", env=env, cwd=tmp_path)
+    assert f"swept {stale}" in pruned.stdout and str(live) not in pruned.stdout
+    assert not stale.exists() and live.is_dir() and (whole / "saved_model.pb").is_file()

@@ -254,7 +254,8 @@ def run_prune(args: argparse.Namespace) -> int:
         from ..kaggle import cacheentries
 
         recent = settings.cache_keep_recent() if keep_recent is None else keep_recent
-        result = prune_entries(cacheentries.scan({}), PruneResult(), keep_recent=recent, **limits,
+        swept = PruneResult(swept=cacheentries.sweep(dry_run=args.dry_run))
+        result = prune_entries(cacheentries.scan({}), swept, keep_recent=recent, **limits,
                                remove=lambda entry: cacheentries.remove(entry, keep_recent=recent))
     else:
         result = prune(_cache(), keep_recent=keep_recent, **limits)

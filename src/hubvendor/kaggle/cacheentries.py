@@ -8,17 +8,19 @@ markers. kagglehub records no use, so an entry's last use is when it was complet
 
 Removal deletes the whole-version marker first (kagglehub then fetches the version again instead of
 trusting it), renames the directory aside, drops its per-file markers, then deletes the renamed tree. kagglehub
-takes no locks: recency (``--keep-recent``) is the only guard for processes reading an entry.
+takes no locks: recency (``--keep-recent``) is the only guard for processes reading an entry. Prune first
+sweeps the staging trees killed hubvendor runs left (``sweep``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
-import uuid
 from collections.abc import Mapping
 
+from .. import settings
 from ..cacheops import Entry, EntryBusyError
 from ..digest import tree_digest
 from ..entry import irregular_files, tree_stats
@@ -76,7 +78,7 @@ def remove(entry: Entry, *, keep_recent: float = 0.0) -> None:
         raise EntryBusyError(f"{entry.label}: completed {now - entry.last_used:.0f}s ago (kept for "
                              f"{keep_recent:.0f}s; --force overrides)")
     variation_dir, version = os.path.split(entry.path)
-    aside = os.path.join(variation_dir, f"{version}.hubvendor-{uuid.uuid4().hex}.tmp")
+    aside = kagglecache.staging_path(entry.path)
     try:
         if os.path.lexists(entry.path + kagglecache.MARKERS):
             os.remove(entry.path + kagglecache.MARKERS)
@@ -86,6 +88,20 @@ def remove(entry: Entry, *, keep_recent: float = 0.0) -> None:
     except OSError as exc:
         raise CacheError(f"{entry.label}: cannot remove {entry.path} from kagglehub's cache: {exc}") from exc
     shutil.rmtree(aside, ignore_errors=True)
+
+
+def sweep(cache_root: str | None = None, *, dry_run: bool = False) -> list[str]:
+    """Delete what killed hubvendor runs left (``kagglecache.staging_path``): trees with no change for
+    ``HUBVENDOR_LOCK_TIMEOUT`` seconds, the rule that breaks a silent download lock."""
+    swept = []
+    for variation_dir in _variation_dirs(os.path.join(cache_root or kagglecache.root(), "models")):
+        for name in sorted(os.listdir(variation_dir)):
+            path = os.path.join(variation_dir, name)
+            if kagglecache.STAGING_NAME.match(name) and time.time() - _newest_change(path) > settings.lock_timeout():
+                swept.append(path)
+                if not dry_run:
+                    shutil.rmtree(path, ignore_errors=True)
+    return swept
 
 
 def _describe(path: str, ref: ModelRef, known: Known) -> Entry:
@@ -113,16 +129,18 @@ def _describe(path: str, ref: ModelRef, known: Known) -> Entry:
 def _version_dirs(models: str) -> list[tuple[str, list[str]]]:
     """(path, [owner, model, framework, variation, version]) of each version directory under ``models``."""
     found: list[tuple[str, list[str]]] = []
-    if not os.path.isdir(models):
-        return found
-    for owner in _dirs(models):
-        for model in _dirs(os.path.join(models, owner)):
-            for framework in _dirs(os.path.join(models, owner, model)):
-                for variation in _dirs(os.path.join(models, owner, model, framework)):
-                    base = os.path.join(models, owner, model, framework, variation)
-                    for version in _dirs(base):
-                        if version.isdigit() and int(version) > 0:
-                            found.append((os.path.join(base, version), [owner, model, framework, variation, version]))
+    for base in _variation_dirs(models):
+        for version in _dirs(base):
+            if version.isdigit() and int(version) > 0:
+                found.append((os.path.join(base, version), [*os.path.relpath(base, models).split(os.sep), version]))
+    return found
+
+
+def _variation_dirs(models: str) -> list[str]:
+    """``models/<owner>/<model>/<framework>/<variation>`` directories (real ones, never links)."""
+    found = [models] if os.path.isdir(models) else []
+    for _ in range(4):
+        found = [os.path.join(parent, name) for parent in found for name in _dirs(parent)]
     return found
 
 
@@ -134,6 +152,16 @@ def _dirs(path: str) -> list[str]:
                           and e.name != kagglecache.MARKERS and not e.name.endswith(".tmp"))
     except OSError:
         return []
+
+
+def _newest_change(path: str) -> float:
+    """Newest mtime of ``path`` and everything below it (a tree being copied counts as changing)."""
+    stamps = [os.lstat(path).st_mtime]
+    for directory, subdirs, names in os.walk(path):
+        for name in subdirs + names:
+            with contextlib.suppress(OSError):
+                stamps.append(os.lstat(os.path.join(directory, name)).st_mtime)
+    return max(stamps)
 
 
 def _newest_mtime(path: str) -> float | None:

@@ -10,6 +10,7 @@ case-insensitively. Only whole versions count for hubvendor: per-file entries ca
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import uuid
 
@@ -82,7 +83,7 @@ def export(handle: object, model_dir: str, cache_root: str | None = None) -> str
         return present
     variation_dir = os.path.join(cache_root, "models", ref.owner, ref.model, ref.framework, ref.variation)
     target = os.path.join(variation_dir, str(ref.version))
-    staging = f"{target}.hubvendor-{uuid.uuid4().hex}.tmp"
+    staging = staging_path(target)
     try:
         os.makedirs(variation_dir, exist_ok=True)
         shutil.copytree(model_dir, staging)
@@ -99,6 +100,15 @@ def export(handle: object, model_dir: str, cache_root: str | None = None) -> str
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+STAGING_NAME = re.compile(r"^\d+\.hubvendor-[0-9a-f]{32}\.tmp$")  # what staging_path names
+
+
+def staging_path(version_dir: str) -> str:
+    """Where hubvendor builds a version before renaming it in, or moves one aside to delete it
+    (``cacheentries.sweep`` deletes those a killed run left)."""
+    return f"{version_dir}.hubvendor-{uuid.uuid4().hex}.tmp"
 
 
 def _files(directory: str) -> list[str]:
