@@ -89,6 +89,9 @@ def test_bazel_runfiles_win_over_an_installed_wheel_for_the_same_handle(tmp_path
     which = json.loads(hubvendor("which", "--json", HANDLE, env=env).stdout)
     assert which["origin"] == "vendored" and which["reason"] == "vendored via Bazel runfiles"
     assert which["looked"] == ["vendored models (HUBVENDOR_PATH)", "vendored models (Bazel runfiles)"]
+    assert which["shadows"] == [f"installed wheels: {theirs}"]
+    assert f"shadows:  installed wheels: {theirs}" in hubvendor("which", HANDLE, env=env).stdout
+    assert json.loads(hubvendor("which", "--json", HANDLE, env=base_env(tmp_path, site)).stdout)["shadows"] == []
     text = hubvendor("which", HANDLE, env=base_env(tmp_path, site)).stdout
     order = next(line for line in text.splitlines() if line.strip().startswith("order:"))
     assert order.index("Bazel runfiles") < order.index("installed wheels")

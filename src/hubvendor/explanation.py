@@ -6,6 +6,10 @@ import re
 
 from . import runtime
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .handle import Handle
+
 
 class Explanation:
     """Where a handle resolves from and why, computed without downloading (``hubvendor which``)."""
@@ -18,6 +22,7 @@ class Explanation:
         self.downloader_config = ""  # the config that rewrote ``url``, or why it cannot be used
         self.offline_ok = True  # whether HUBVENDOR_OFFLINE=1 would still resolve it
         self.tensorflow_hub_answers = False  # hub.load leaves it to tensorflow_hub's own resolvers (steps_aside)
+        self.shadows: list[str] = []  # "<source>: <dir>" of later vendored copies the answer hides, in chain order
 
     def as_dict(self) -> "dict[str, object]":
         return dict(vars(self))
@@ -55,7 +60,25 @@ def explain(handle: object) -> Explanation:
     if location is None:
         _describe_network(explanation, answering.fetch_url(handle))
         explanation.tensorflow_hub_answers = answering.adds_nothing(handle)
+    explanation.shadows = _shadowed(handle, after=answering)
     return explanation
+
+
+def _shadowed(handle: "Handle", *, after: runtime.Step) -> list[str]:
+    """The vendored copies of ``handle`` in the chain's steps after ``after`` (never used while it answers)."""
+    from .errors import HubVendorError
+
+    later = runtime.CHAIN[runtime.CHAIN.index(after) + 1:]
+    found = []
+    for step in later:
+        if isinstance(step, runtime.Vendored) and step.applies(handle):
+            try:
+                model_dir = step.source.find().get(handle.key)
+            except HubVendorError:  # a broken later source changes nothing in the answer
+                continue
+            if model_dir:
+                found.append(f"{step.name}: {model_dir}")
+    return found
 
 
 def _describe_network(explanation: Explanation, url: str) -> None:

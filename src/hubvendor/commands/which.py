@@ -2,7 +2,8 @@
 
 Shows the resolution chain's steps in the order ``resolve`` tries them, the one that answers, and,
 when the answer needs the network, the URL after the downloader config's rewrites (or why the config
-cannot be used) and that ``HUBVENDOR_OFFLINE=1`` would make it fail.
+cannot be used) and that ``HUBVENDOR_OFFLINE=1`` would make it fail; and the vendored copies later in the
+chain that the answer hides (a wheel under Bazel runfiles, say).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
         lines.append(f"  mirrors:  {explanation.downloader_config}")
     lines.append("  offline:  " + ("resolves with HUBVENDOR_OFFLINE=1" if explanation.offline_ok
                                   else "would fail with HUBVENDOR_OFFLINE=1 (the model is not local)"))
+    for shadowed in explanation.shadows:
+        lines.append(f"  shadows:  {shadowed} (not used while the answer above is there)")
     if explanation.tensorflow_hub_answers:
         lines.append("  hub.load: tensorflow_hub's own resolvers answer (hubvendor adds nothing here)")
     print("\n".join(lines))
