@@ -229,3 +229,116 @@ def test_prune_sweeps_what_a_killed_run_left_in_kagglehubs_cache(world, tmp_path
     pruned = cli("cache", "prune", "--kagglehub", "--older-than", "100d", env=env, cwd=tmp_path)
     assert f"swept {stale}" in pruned.stdout and str(live) not in pruned.stdout
     assert not stale.exists() and live.is_dir() and (whole / "saved_model.pb").is_file()
+
+
+def test_links_between_the_cache_and_a_version_are_never_followed(world, tmp_path):
+    """A linked owner directory makes no entry: rm deletes nothing through it, fetch downloads instead."""
+    api, env = world
+    outside = tmp_path / "outside"
+    victim = outside / "half-plus-two" / "tensorFlow2" / "tiny" / "3"
+    victim.mkdir(parents=True)
+    (victim / "saved_model.pb").write_bytes(b"not the model")
+    (victim / "secret.txt").write_text("user's work")
+    (victim.parent / "3.complete").write_text("")
+    models = Path(env["KAGGLEHUB_CACHE"]) / "models"
+    models.mkdir(parents=True)
+    (models / "testorg").symlink_to(outside)
+    assert listed(env, tmp_path) == {}
+    removed = cli("cache", "rm", "--kagglehub", TF, env=env, cwd=tmp_path, check=False)
+    assert removed.returncode == 1 and "not in kagglehub's cache" in removed.stderr, removed.stderr
+    fetched = cli("fetch", TF, env=env, cwd=tmp_path)
+    path = Path(fetched.stdout.split("\t")[1].strip())
+    assert sorted(p.name for p in path.rglob("*")) == ["saved_model.pb", "variables", "variables.index"]
+    assert api.downloads() and (victim / "secret.txt").read_text() == "user's work" and (victim.parent / "3.complete").exists()
+
+
+def test_a_tampered_kagglehub_version_is_downloaded_again_not_copied(world, tmp_path):
+    """The lock pins the tree digest kagglehub's copy had; after the copy is altered, fetch warns naming
+    kagglehub's entry and downloads the pinned bytes (it used to fail the same way after every `cache rm`)."""
+    api, env = world
+    whole = Path(kagglehub(f"print(kagglehub.model_download({TF_SLUG!r}))", api, env))
+    proj = project(tmp_path / "proj", [TF])
+    cli("lock", env=env, cwd=proj)
+    (locked,) = lockfile.load(proj / "hubvendor.lock").models
+    assert locked.sha256 == "" and locked.tree_digest == tree_digest(str(whole))
+    with (whole / "saved_model.pb").open("ab") as tampered:
+        tampered.write(b"tampered")
+    api.requests.clear()
+    fetched = cli("fetch", TF, env={**env, "TFHUB_CACHE_DIR": str(tmp_path / "fresh")}, cwd=proj)
+    assert f"kagglehub's cache {whole}" in fetched.stderr and "downloading instead" in fetched.stderr, fetched.stderr
+    assert api.downloads()
+    assert tree_digest(fetched.stdout.split("\t")[1].strip()) == locked.tree_digest
+
+
+def test_offline_fetch_vendor_and_lock_take_kagglehubs_complete_versions(world, tmp_path):
+    """HUBVENDOR_OFFLINE: what kagglehub already has is local, for fetch, vendor and lock as for resolve."""
+    api, env = world
+    whole = Path(kagglehub(f"print(kagglehub.model_download({TF_SLUG!r}))", api, env))
+    offline = {**env, "HUBVENDOR_OFFLINE": "1"}
+    api.requests.clear()
+    fetched = cli("fetch", TF, env=offline, cwd=tmp_path)
+    assert tree_digest(fetched.stdout.split("\t")[1].strip()) == tree_digest(str(whole))
+    cli("vendor", "-o", str(tmp_path / "out"), TF, env={**offline, "TFHUB_CACHE_DIR": str(tmp_path / "c2")}, cwd=tmp_path)
+    proj = project(tmp_path / "proj", [TF])
+    cli("lock", env={**offline, "TFHUB_CACHE_DIR": str(tmp_path / "c3")}, cwd=proj)
+    assert api.requests == []
+    missing = cli("fetch", "kaggle://testorg/half-plus-two/tensorFlow2/tiny/4", env=offline, cwd=tmp_path, check=False)
+    assert missing.returncode == 1 and "HUBVENDOR_OFFLINE" in missing.stderr
+
+
+def test_kagglehub_cache_oddities_give_one_line_or_are_skipped(world, tmp_path, monkeypatch):
+    api, env = world
+    whole = Path(kagglehub(f"print(kagglehub.model_download({TF_SLUG!r}))", api, env))
+    variation = whole.parent
+    (variation / "²").mkdir()  # a digit to str.isdigit, not to int()
+    (variation / "007").mkdir()  # kagglehub writes str(n): never a leading zero
+    (variation / "007.complete").write_text("")
+    spaced = Path(env["KAGGLEHUB_CACHE"]) / "models" / "o w" / "m" / "keras" / "v" / "1"
+    spaced.mkdir(parents=True)
+    (spaced.parent / "1.complete").write_text("")
+    out = cli("cache", "list", "--kagglehub", "--json", env=env, cwd=tmp_path)
+    assert [e["handle"] for e in json.loads(out.stdout)] == [f"kaggle://{TF_SLUG}"]
+    assert "o w" in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+    as_file = tmp_path / "a-file"
+    as_file.write_text("")
+    bad = cli("cache", "list", "--kagglehub", env={**env, "KAGGLEHUB_CACHE": str(as_file)}, cwd=tmp_path, check=False)
+    assert bad.returncode == 1 and bad.stderr.strip() == (
+        f"hubvendor: error: kagglehub's cache {as_file} (KAGGLEHUB_CACHE) is not a directory")
+
+    (tmp_path / "models").mkdir()  # KAGGLEHUB_CACHE set but empty: kagglehub uses the current directory
+    empty = cli("cache", "dir", "--kagglehub", env={**env, "KAGGLEHUB_CACHE": ""}, cwd=tmp_path)
+    assert empty.stdout.strip() == ""
+
+
+def test_rm_tries_every_entry_and_reports_each(world, tmp_path):
+    api, env = world
+    kagglehub(f"print(kagglehub.model_download({TF_SLUG!r}))", api, env)
+    second = Path(kagglehub("print(kagglehub.model_download('keras/gpt2/keras/gpt2_tiny/2'))", api, env))
+    Path(str(second) + ".complete").unlink()
+    Path(str(second) + ".complete").mkdir()  # in the way of the removal
+    result = cli("cache", "rm", "--kagglehub", "--json", TF, TF, "kaggle://keras/gpt2/keras/gpt2_tiny/2",
+                 env=env, cwd=tmp_path, check=False)
+    assert result.returncode == 1
+    assert [(e["handle"], e["result"]) for e in json.loads(result.stdout)] == [
+        (TF, "removed"), ("kaggle://keras/gpt2/keras/gpt2_tiny/2", "kept")]
+
+
+def test_prune_keeps_an_incomplete_version_kagglehub_is_still_writing(world, tmp_path):
+    api, env = world
+    writing = Path(env["KAGGLEHUB_CACHE"]) / "models" / "o" / "m" / "keras" / "v" / "1"
+    writing.mkdir(parents=True)
+    (writing / "model.weights.h5").write_bytes(b"part")
+    old = time.time() - 3600
+    os.utime(writing, (old, old))  # kagglehub created the directory long ago; the file grows now
+    pruned = cli("cache", "prune", "--kagglehub", "--older-than", "30m", env=env, cwd=tmp_path)
+    assert "removed" not in pruned.stdout and writing.is_dir(), pruned.stdout
+
+
+def test_fetch_under_hubvendor_locked_refuses_a_handle_the_lock_does_not_pin(world, tmp_path):
+    api, env = world
+    refused = cli("fetch", PRESET, env={**env, "HUBVENDOR_LOCKED": "1"}, cwd=tmp_path, check=False)
+    assert refused.returncode == 1 and refused.stderr.strip() == (
+        f"hubvendor: error: {PRESET}: not pinned in hubvendor.lock, and HUBVENDOR_LOCKED is set "
+        "(`hubvendor lock` pins it)")
+    assert api.requests == []

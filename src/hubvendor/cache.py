@@ -164,6 +164,7 @@ class Cache:
         expected_size: int | None = None,
         expected_tree_digest: str | None = None,
         after_fill: Callable[[Cache, str], None] | None = None,
+        fills_offline: bool = False,
     ) -> str:
         """The entry's path, filled by ``fill`` under the cache lock when missing, incomplete or unverifiable.
 
@@ -172,7 +173,9 @@ class Cache:
         IntegrityError, and an entry that records no archive sha256 when only that is expected is
         filled again and replaced (moved aside first: readers see the old tree or the new one).
         ``after_fill(cache, entry)`` runs after a fill (automatic pruning); ``expected_size`` is the
-        filler's business and only named here for the contract's symmetry.
+        filler's business and only named here for the contract's symmetry. With ``HUBVENDOR_OFFLINE`` a
+        missing entry is an OfflineError unless ``fills_offline`` (the filler copies a local tree; any
+        download it falls back to is refused by ``fetch`` itself).
         """
         del expected_size
         handle = parse(handle)
@@ -190,7 +193,7 @@ class Cache:
                 f"be verified offline against sha256 {expected_sha256}; run once without HUBVENDOR_OFFLINE to replace "
                 "it with a verified download, or pin its tree_digest with `hubvendor lock`"
             )
-        if settings.offline():
+        if settings.offline() and not fills_offline:
             raise OfflineError(
                 f"{handle.raw}: not in the cache ({entry}) and HUBVENDOR_OFFLINE is set, so nothing is downloaded"
             )
@@ -211,14 +214,15 @@ class Cache:
             after_fill(self, entry)
         return entry
 
-    def use(self, handle: object, *, fill: Filler, after_fill: Callable[[Cache, str], None] | None = None) -> str:
+    def use(self, handle: object, *, fill: Filler, after_fill: Callable[[Cache, str], None] | None = None,
+            fills_offline: bool = False) -> str:
         """``ensure`` for a reader: hold a shared lock on the entry for this process's lifetime.
 
         The first use in a process also marks the entry used (its directory's mtime), which
         ``hubvendor cache prune`` orders by; prune and rm skip entries a live process holds.
         """
         for _ in range(5):  # retried only when the entry was removed between ensure and the lock
-            entry = self.ensure(handle, fill=fill, after_fill=after_fill)
+            entry = self.ensure(handle, fill=fill, after_fill=after_fill, fills_offline=fills_offline)
             if self._hold(entry):
                 return entry
         return entry

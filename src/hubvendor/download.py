@@ -15,8 +15,8 @@ import logging
 
 from . import settings
 from .cache import Cache, FillResult
-from .errors import HubVendorError
-from .handle import Handle
+from .errors import HubVendorError, IntegrityError
+from .handle import Handle, parse
 from .provenance import recorded_url
 
 _log = logging.getLogger("hubvendor")
@@ -56,25 +56,36 @@ def fetch_archive(
     )
 
 
-def from_kagglehub(handle: Handle, dest: str) -> FillResult | None:
+def in_kagglehub(handle: Handle) -> str | None:
+    """The whole version of a Kaggle handle kagglehub downloaded and marked complete, else None."""
+    if handle.kind != "kaggle" or handle.version is None:
+        return None
+    from .kaggle import kagglecache
+
+    return kagglecache.locate(handle)
+
+
+def from_kagglehub(handle: Handle, dest: str, *, expected_tree_digest: str | None = None) -> FillResult | None:
     """Fill ``dest`` from a whole version kagglehub downloaded (no network), or None when it has none.
 
     The copy goes through the archive's member policy and limits (``archive.copy_tree``); a version it
-    refuses is downloaded instead, with a warning naming the entry. There is no archive, so the result
-    records no archive sha256 (``""``) and size 0; the tree digest is what locks and builds pin and verify.
+    refuses, or whose tree is not ``expected_tree_digest``, is downloaded instead, with a warning naming
+    the entry. There is no archive, so the result records no archive sha256 (``""``) and size 0; the tree
+    digest is what locks and builds pin and verify.
     """
     import os
     import shutil
 
     from . import archive
-    from .kaggle import kagglecache
 
-    source = kagglecache.locate(handle) if handle.version is not None else None
+    source = in_kagglehub(handle)
     if source is None:
         return None
+    where = f"{handle.raw} (kagglehub's cache {source})"
     try:
-        tree = archive.copy_tree(source, dest, name=f"{handle.raw} (kagglehub's cache {source})",
-                                 limits=archive.Limits.from_settings())
+        tree = archive.copy_tree(source, dest, name=where, limits=archive.Limits.from_settings())
+        if expected_tree_digest and tree.digest() != expected_tree_digest:
+            raise IntegrityError(f"{where}: tree digest {tree.digest()} differs from {expected_tree_digest} pinned")
     except (HubVendorError, OSError) as exc:
         _log.warning("hubvendor: %s; downloading instead", exc)
         shutil.rmtree(dest)  # the download gets dest empty again
@@ -99,18 +110,20 @@ def ensure(
     ``use=True`` is ``Cache.use``: the entry is also held (shared lock) for this process's lifetime.
     """
     cache = cache or Cache()
+    reuse = expected_sha256 is None or bool(expected_tree_digest)  # kagglehub's copy has no archive to hash
 
     def fill(h: Handle, dest: str) -> FillResult:
-        if h.kind == "kaggle" and (expected_sha256 is None or expected_tree_digest):
-            reused = from_kagglehub(h, dest)  # the tree digest, when pinned, is checked after the fill
+        if reuse:
+            reused = from_kagglehub(h, dest, expected_tree_digest=expected_tree_digest)
             if reused is not None:
                 return reused
         return fetch_archive(h, dest, expected_sha256=expected_sha256, expected_size=expected_size)
 
+    local = reuse and in_kagglehub(parse(handle)) is not None  # filled with no network: allowed offline
     if use:
-        return cache.use(handle, fill=fill, after_fill=prune_after_fill)
+        return cache.use(handle, fill=fill, after_fill=prune_after_fill, fills_offline=local)
     return cache.ensure(handle, fill=fill, expected_sha256=expected_sha256, expected_size=expected_size,
-                        expected_tree_digest=expected_tree_digest, after_fill=prune_after_fill)
+                        expected_tree_digest=expected_tree_digest, after_fill=prune_after_fill, fills_offline=local)
 
 
 def prune_after_fill(cache: Cache, entry: str) -> None:

@@ -3,7 +3,8 @@
 A handle ``hubvendor.lock`` pins is fetched and verified against that pin (archive sha256 and size, tree
 digest), as a wheel build would. A Kaggle handle without a version (``kaggle://o/m/f/v``) gets the version
 the lock pinned or, when the lock has no entry for it, Kaggle's current version (one API call, which the
-offline switch refuses), said on stderr.
+offline switch refuses), said on stderr. With ``HUBVENDOR_LOCKED=1`` a handle the lock does not pin is an
+error, as in a wheel build.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from . import lockfile
+from . import lockfile, settings
+from .errors import ConfigError
 from .handle import parse
 from .vendor import ModelSpec
 
@@ -29,6 +31,8 @@ def _spec(raw: str, pins: lockfile.Lock, path: Path) -> ModelSpec:
     if entry is not None:
         archive = (entry.sha256, entry.size) if entry.archive_pinned else (None, None)  # tree-only: the digest
         return ModelSpec(raw if entry.key == handle.key else entry.handle, *archive, entry.tree_digest)
+    if settings.locked():
+        raise ConfigError(f"{raw}: not pinned in {path}, and HUBVENDOR_LOCKED is set (`hubvendor lock` pins it)")
     if handle.kind == "kaggle" and handle.version is None:
         from .kaggle import api
 

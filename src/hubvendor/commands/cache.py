@@ -274,7 +274,8 @@ def run_prune(args: argparse.Namespace) -> int:
 
 
 def run_rm(args: argparse.Namespace) -> int:
-    from ..cacheops import EntryBusyError, remove, select
+    from ..cacheops import remove, select
+    from ..errors import CacheError
 
     cache = _cache()
     if args.kagglehub:
@@ -284,11 +285,11 @@ def run_rm(args: argparse.Namespace) -> int:
     else:
         entries, drop = select(cache, args.handles), lambda entry: remove(cache, entry)
     results = []
-    for entry in entries:
+    for entry in entries:  # each one tried; one that cannot go is reported and the rest still are
         try:
             drop(entry)
             results.append((entry, "removed", ""))
-        except EntryBusyError as exc:
+        except CacheError as exc:  # busy (EntryBusyError), or a file in the way
             results.append((entry, "kept", str(exc)))
             if not args.json:
                 print(f"hubvendor: error: {exc}", file=sys.stderr)

@@ -214,13 +214,18 @@ def _fresh(handle: str) -> LockedModel:
     return LockedModel(handle, parsed.key, recorded_url(parsed), result.sha256, result.size, result.tree_digest)
 
 
+def _pin(model: LockedModel) -> str:
+    """What pins ``model``: its archive sha256, or its tree digest alone (a copy from kagglehub's cache)."""
+    return f"sha256 {model.sha256}" if model.sha256 else f"tree_digest {model.tree_digest}"
+
+
 def _report(old: Lock, new: Lock) -> None:
     before, after = old.by_key(), new.by_key()
     for key, model in after.items():
         if key not in before:
-            print(f"added    {model.handle}  sha256 {model.sha256}")
+            print(f"added    {model.handle}  {_pin(model)}")
         elif before[key] != model:
-            print(f"updated  {model.handle}  sha256 {model.sha256}")
+            print(f"updated  {model.handle}  {_pin(model)}")
     for key in sorted(set(before) - set(after)):
         print(f"removed  {before[key].handle}")
     print(f"{len(new.models)} model(s) locked")

@@ -15,6 +15,7 @@ sweeps the staging trees killed hubvendor runs left (``sweep``).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import time
@@ -24,32 +25,44 @@ from .. import settings
 from ..cacheops import Entry, EntryBusyError
 from ..digest import tree_digest
 from ..entry import irregular_files, tree_stats
-from ..errors import CacheError, NotFoundError
+from ..errors import CacheError, ConfigError, InvalidHandleError, NotFoundError
 from . import kagglecache
 from .ref import ModelRef
 
 ORIGIN = "kagglehub"
+_log = logging.getLogger("hubvendor")
 Known = Mapping[str, "tuple[str, str]"]  # key -> (tree digest, where it was recorded)
 
 
 def scan(known: Known, cache_root: str | None = None) -> list[Entry]:
-    """Every version directory in kagglehub's cache, with the tree digests ``known`` for their keys."""
-    models = os.path.join(cache_root or kagglecache.root(), "models")
-    found = [_describe(path, ModelRef(*parts[:4], int(parts[4])), known) for path, parts in _version_dirs(models)]
+    """Every version directory in kagglehub's cache, with the tree digests ``known`` for their keys.
+
+    A directory whose names make no Kaggle handle (a space, a control character) is skipped with a warning.
+    """
+    models = os.path.join(_root(cache_root), "models")
+    found = []
+    for path, parts in _version_dirs(models):
+        ref = ModelRef(*parts[:4], int(parts[4]))
+        try:
+            ref.key  # noqa: B018 (raises for names no handle can spell)
+        except InvalidHandleError:
+            _log.warning("hubvendor: kagglehub's cache: %r is not a Kaggle model version directory; skipped", path)
+            continue
+        found.append(_describe(path, ref, known))
     return sorted(found, key=lambda e: e.handle)
 
 
 def select(handles: list[str], known: Known, cache_root: str | None = None) -> list[Entry]:
     """The entries of Kaggle handles; NotFoundError for a version kagglehub's cache does not hold."""
-    where = cache_root or kagglecache.root()
-    chosen = []
+    where = _root(cache_root)
+    chosen: dict[str, Entry] = {}
     for raw in handles:
         ref = ModelRef.from_key(raw).pinned()
         path = kagglecache.version_dir(ref.key, where)
         if path is None:
             raise NotFoundError(f"{raw}: not in kagglehub's cache {where}")
-        chosen.append(_describe(path, ref, known))
-    return chosen
+        chosen.setdefault(path, _describe(path, ref, known))  # two spellings of one version: one entry
+    return list(chosen.values())
 
 
 def verify(entry: Entry) -> Entry:
@@ -94,7 +107,7 @@ def sweep(cache_root: str | None = None, *, dry_run: bool = False) -> list[str]:
     """Delete what killed hubvendor runs left (``kagglecache.staging_path``): trees with no change for
     ``HUBVENDOR_LOCK_TIMEOUT`` seconds, the rule that breaks a silent download lock."""
     swept = []
-    for variation_dir in _variation_dirs(os.path.join(cache_root or kagglecache.root(), "models")):
+    for variation_dir in _variation_dirs(os.path.join(_root(cache_root), "models")):
         for name in sorted(os.listdir(variation_dir)):
             path = os.path.join(variation_dir, name)
             if kagglecache.STAGING_NAME.match(name) and time.time() - _newest_change(path) > settings.lock_timeout():
@@ -102,6 +115,14 @@ def sweep(cache_root: str | None = None, *, dry_run: bool = False) -> list[str]:
                 if not dry_run:
                     shutil.rmtree(path, ignore_errors=True)
     return swept
+
+
+def _root(cache_root: str | None) -> str:
+    """``cache_root`` or kagglehub's; ConfigError when it exists and is not a directory."""
+    where = kagglecache.root() if cache_root is None else cache_root
+    if os.path.exists(where) and not os.path.isdir(where):
+        raise ConfigError(f"kagglehub's cache {where} ({kagglecache.CACHE_VAR}) is not a directory")
+    return where
 
 
 def _describe(path: str, ref: ModelRef, known: Known) -> Entry:
@@ -118,7 +139,7 @@ def _describe(path: str, ref: ModelRef, known: Known) -> Entry:
         last_used = _newest_mtime(os.path.join(variation_dir, kagglecache.MARKERS, version))
     else:
         state, detail = "incomplete", "no .complete marker: kagglehub downloads it again"
-        last_used = os.path.getmtime(path)
+        last_used = _newest_change(path)  # kagglehub may still be writing it: its files say so, not the directory
     return Entry(
         name="", path=path, handle=f"kaggle://{ref.slug}", origin=ORIGIN, state=state, files=files, bytes=size,
         last_used=last_used, tree_digest=digest if state == "complete" else "",
@@ -131,7 +152,7 @@ def _version_dirs(models: str) -> list[tuple[str, list[str]]]:
     found: list[tuple[str, list[str]]] = []
     for base in _variation_dirs(models):
         for version in _dirs(base):
-            if version.isdigit() and int(version) > 0:
+            if version.isascii() and version.isdigit() and not version.startswith("0"):  # kagglehub's str(n)
                 found.append((os.path.join(base, version), [*os.path.relpath(base, models).split(os.sep), version]))
     return found
 

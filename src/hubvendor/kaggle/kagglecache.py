@@ -22,8 +22,8 @@ MARKERS = ".complete"
 
 
 def root() -> str:
-    """kagglehub's cache root, by kagglehub's rule."""
-    return os.environ.get(CACHE_VAR) or os.path.join(os.path.expanduser("~"), ".cache", "kagglehub")
+    """kagglehub's cache root, by kagglehub's rule (``config.get_cache_folder``: set but empty means the current directory)."""
+    return os.environ.get(CACHE_VAR, os.path.join(os.path.expanduser("~"), ".cache", "kagglehub"))
 
 
 def locate(handle: object, cache_root: str | None = None) -> str | None:
@@ -41,9 +41,7 @@ def version_dir(handle: object, cache_root: str | None = None) -> str | None:
         return None
     variation_dir = _variation_dir(cache_root or root(), ref)
     model_dir = os.path.join(variation_dir, str(ref.version)) if variation_dir else None
-    if model_dir is None or os.path.islink(model_dir):  # a link could make any directory "the model"
-        return None
-    return model_dir if os.path.isdir(model_dir) else None
+    return model_dir if model_dir and _real_dir(model_dir) else None  # a link could make any directory "the model"
 
 
 def locate_file(ref: ModelRef, path: str, cache_root: str | None = None) -> str | None:
@@ -83,6 +81,9 @@ def export(handle: object, model_dir: str, cache_root: str | None = None) -> str
         return present
     variation_dir = os.path.join(cache_root, "models", ref.owner, ref.model, ref.framework, ref.variation)
     target = os.path.join(variation_dir, str(ref.version))
+    linked = _first_link(os.path.join(cache_root, "models"), target)
+    if linked:
+        raise CacheError(f"kaggle://{ref.slug}: {linked} in kagglehub's cache is a symbolic link; not writing through it")
     staging = staging_path(target)
     try:
         os.makedirs(variation_dir, exist_ok=True)
@@ -130,8 +131,9 @@ def _variation_dir(cache_root: str, ref: ModelRef) -> str | None:
 
 
 def _child(directory: str, name: str, folded: bool) -> str | None:
+    """The real subdirectory ``name`` (any case when ``folded``); never a link, which could lead anywhere."""
     exact = os.path.join(directory, name)
-    if os.path.isdir(exact):
+    if _real_dir(exact):
         return exact
     if not folded:
         return None
@@ -139,5 +141,19 @@ def _child(directory: str, name: str, folded: bool) -> str | None:
         names = os.listdir(directory)
     except OSError:
         return None
-    matches = sorted(n for n in names if n.lower() == name.lower() and os.path.isdir(os.path.join(directory, n)))
+    matches = sorted(n for n in names if n.lower() == name.lower() and _real_dir(os.path.join(directory, n)))
     return os.path.join(directory, matches[0]) if matches else None
+
+
+def _first_link(base: str, path: str) -> str | None:
+    """The first of ``path``'s components below ``base`` that is a symbolic link, else None."""
+    parts = os.path.relpath(path, base).split(os.sep)
+    for depth in range(1, len(parts) + 1):
+        component = os.path.join(base, *parts[:depth])
+        if os.path.islink(component):
+            return component
+    return None
+
+
+def _real_dir(path: str) -> bool:
+    return os.path.isdir(path) and not os.path.islink(path)
