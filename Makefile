@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
+WHEELHOUSE ?= wheelhouse
 
 .PHONY: test soak demo bench venv clean wheelhouse
 
@@ -30,12 +31,13 @@ demo: venv
 bench: venv
 	$(PY) benchmarks/run.py
 
-# hubvendor's wheel plus the build requirements, for projects that build with it (no PyPI release yet):
+# hubvendor's wheel, its dependencies and the build requirements, for projects that build with it (no PyPI
+# release yet):
 # see docs/wheels.md, "Front-ends".
 wheelhouse:
-	rm -rf wheelhouse
-	$(PYTHON) -m pip wheel -q --no-deps -w wheelhouse .
-	$(PYTHON) -m pip download -q -d wheelhouse hatchling "setuptools>=64" wheel editables
+	rm -rf $(WHEELHOUSE)
+	$(PYTHON) -m pip wheel -q --no-deps -w $(WHEELHOUSE) .
+	$(PYTHON) -m pip download -q -d $(WHEELHOUSE) hatchling "setuptools>=64" wheel editables $(WHEELHOUSE)/hubvendor-*.whl
 
 clean:
 	rm -rf $(VENV) dist build wheelhouse .pytest_cache

@@ -55,12 +55,9 @@ def run(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None =
 
 @pytest.fixture(scope="session")
 def wheelhouse(tmp_path_factory) -> Path:
-    """hubvendor's wheel from this checkout plus everything build isolation needs, downloaded once."""
+    """``make wheelhouse``, as docs/wheels.md tells users to run it (written here instead of the checkout)."""
     house = tmp_path_factory.mktemp("wheelhouse")
-    run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(house), str(REPO)])
-    (wheel,) = house.glob("hubvendor-*.whl")
-    run([sys.executable, "-m", "pip", "download", "-q", "-d", str(house),
-         "hatchling", "setuptools>=64", "wheel", "editables", str(wheel)])
+    run(["make", "-C", str(REPO), "wheelhouse", f"PYTHON={sys.executable}", f"WHEELHOUSE={house}"])
     return house
 
 
