@@ -133,3 +133,20 @@ def test_a_bad_manifest_in_hubvendor_path_fails_naming_it(tmp_path: Path) -> Non
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.count("\n") == 1 and str(vendored / manifest.FILENAME) in result.stderr
     assert "UTF-8" in result.stderr
+
+
+def test_one_handle_from_two_repositories_with_other_bytes_in_one_binary_fails_naming_both(tmp_path: Path) -> None:
+    """Two Bazel repositories vendoring one handle as different archives: no silent winner."""
+    tree = tmp_path / "app.runfiles"
+    for repo, sha in (("a", "1" * 64), ("b", "2" * 64)):
+        make_model(tree / repo / "model", repo.encode())
+        (tree / "ws" / f"{repo}.hubvendor.json").parent.mkdir(parents=True, exist_ok=True)
+        (tree / "ws" / f"{repo}.hubvendor.json").write_text(
+            manifest_json({HANDLE: {"handle": HANDLE, "runfiles_path": f"{repo}/model", "sha256": sha}}))
+    result = hubvendor("resolve", HANDLE, env=base_env(tmp_path, RUNFILES_DIR=str(tree)))
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "vendored twice" in result.stderr and "1" * 64 in result.stderr and "2" * 64 in result.stderr
+    (tree / "ws" / "b.hubvendor.json").write_text(
+        manifest_json({HANDLE: {"handle": HANDLE, "runfiles_path": "b/model", "sha256": "1" * 64}}))
+    same = hubvendor("resolve", HANDLE, env=base_env(tmp_path, RUNFILES_DIR=str(tree)))
+    assert same.returncode == 0 and same.stdout.strip().endswith("a/model"), same.stderr  # the same bytes: first

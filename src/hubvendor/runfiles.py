@@ -66,17 +66,25 @@ def find_models() -> "dict[str, str]":
     """Normalised handle key -> absolute directory of each model vendored into this process's runfiles.
 
     Empty (without touching the file system beyond a few stats) when not running under Bazel.
-    Raises :class:`ConfigError` for a malformed hubvendor manifest in the runfiles.
+    Raises :class:`ConfigError` for a malformed hubvendor manifest in the runfiles, and for a handle two
+    manifests pin to different archives (two repositories of one model in one binary: neither may win silently).
     """
     from . import manifest
+    from .errors import ConfigError
 
     runfiles = locate()
     if runfiles is None:
         return {}
     entries = read_runfiles_manifest(runfiles.manifest) if runfiles.manifest else None
     models: dict[str, str] = {}
+    pinned: dict[str, tuple[str, str]] = {}  # key -> (sha256, the manifest that first named it)
     for manifest_path in _hubvendor_manifests(runfiles, entries):
         for key, entry in manifest.read(manifest_path).models.items():
+            first = pinned.setdefault(key, (entry.sha256, manifest_path))
+            if entry.sha256 and first[0] and entry.sha256 != first[0]:
+                raise ConfigError(
+                    f"{entry.handle}: vendored twice in this binary's runfiles, as sha256 {first[0]} ({first[1]}) and "
+                    f"{entry.sha256} ({manifest_path}); depend on one of the two repositories")
             directory = _model_directory(runfiles, entries, entry.path)
             if directory and key not in models:
                 models[key] = directory
