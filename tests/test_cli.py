@@ -187,6 +187,7 @@ def test_bazel_check_compares_workspace_stanzas_with_the_lock(tmp_path: Path):
     workspace.write_text(workspace.read_text().replace("a" * 64, "c" * 64))
     drift = hubvendor("bazel", "--lock", str(lock), "--check", "--workspace", str(workspace))
     assert drift.returncode == 1 and "c" * 64 in drift.stdout and HALF_PLUS_TWO_HANDLE in drift.stdout
+    assert "paste the output of `hubvendor bazel --lock" in drift.stdout  # a file of stanzas cannot be load()ed
     workspace.write_text('load("@hubvendor//bazel:repositories.bzl", "hub_lock")\nhub_lock(name = "hub_lock", lock = "//:hubvendor.lock")\n')
     assert hubvendor("bazel", "--lock", str(lock), "--check", "--workspace", str(workspace)).returncode == 0
 

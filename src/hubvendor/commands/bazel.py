@@ -64,7 +64,8 @@ def _check(args: argparse.Namespace, pins: list) -> int:
     for line in problems:
         print(line)
     if problems:
-        print(f"fix: `hubvendor bazel --lock {args.lock} -o FILE` and load FILE, or read the lock with hub_lock()")
+        print(f"fix: paste the output of `hubvendor bazel --lock {args.lock}` into WORKSPACE in place of these "
+              "hub_model() stanzas, or read the lock with hub_lock() (nothing to paste)")
         return 1
     print(f"{args.workspace}: every hub_model() matches {args.lock}")
     return 0
