@@ -156,7 +156,7 @@ def test_fetch_and_vendor_take_pins_from_the_lock(world, tmp_path):
     failed = cli("fetch", "--lock", str(lock), PRESET, env={**env, "TFHUB_CACHE_DIR": str(tmp_path / "c2")},
                  cwd=tmp_path, check=False)
     assert failed.returncode == 1 and len(failed.stderr.strip().splitlines()) == 1
-    assert "sha256:" + "0" * 64 in failed.stderr
+    assert "sha256:" + "0" * 64 in failed.stderr and f"the pin is in {lock}" in failed.stderr
 
 
 def test_a_version_directory_that_is_a_link_is_never_taken(world, tmp_path, monkeypatch):

@@ -204,6 +204,7 @@ def test_lock_mismatch_fails_and_leaves_no_wheel(backend, tmp_path, hub_server, 
     assert result.returncode != 0
     error = next(line for line in result.stdout.splitlines() if line.strip().startswith("hubvendor: error: "))
     assert HALF in error and wrong in error and real.sha256 in error, error
+    assert f"the pin is in {project / 'hubvendor.lock'}" in error, error  # the lock may be what is wrong
     assert "Traceback" not in result.stdout, "hubvendor's own errors end the build in one line"
     assert not list(tmp_path.glob("out/*.whl"))
 

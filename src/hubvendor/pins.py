@@ -30,7 +30,8 @@ def _spec(raw: str, pins: lockfile.Lock, path: Path) -> ModelSpec:
     entry = pins.entry_for(handle.key)
     if entry is not None:
         archive = (entry.sha256, entry.size) if entry.archive_pinned else (None, None)  # tree-only: the digest
-        return ModelSpec(raw if entry.key == handle.key else entry.handle, *archive, entry.tree_digest)
+        return ModelSpec(raw if entry.key == handle.key else entry.handle, *archive, entry.tree_digest,
+                         pinned_in=str(path))
     if settings.locked():
         raise ConfigError(f"{raw}: not pinned in {path}, and HUBVENDOR_LOCKED is set (`hubvendor lock` pins it)")
     if handle.kind == "kaggle" and handle.version is None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 from . import download, locking, manifest, outdir
 from .cache import Cache, Descriptor
-from .errors import CacheError, ConfigError, HubVendorError, storage_advice
+from .errors import CacheError, ConfigError, HubVendorError, IntegrityError, storage_advice
 from .handle import Handle, parse
 from .hints import hint
 from .provenance import recorded_url
@@ -37,6 +37,7 @@ class ModelSpec:
     sha256: str | None = None
     size: int | None = None
     tree_digest: str | None = None
+    pinned_in: str = ""  # the file the pins come from (a lock, pyproject.toml), named when they are not met
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,14 @@ def fetch_all(specs: Sequence[ModelSpec], *, jobs: int = 4, cache: Cache | None 
     handles = check_unique(specs)
 
     def one(spec: ModelSpec, handle: Handle) -> Fetched:
-        path = download.ensure(handle, cache=cache, expected_sha256=spec.sha256, expected_size=spec.size,
-                               expected_tree_digest=spec.tree_digest)
+        try:
+            path = download.ensure(handle, cache=cache, expected_sha256=spec.sha256, expected_size=spec.size,
+                                   expected_tree_digest=spec.tree_digest)
+        except IntegrityError as exc:
+            if not spec.pinned_in:
+                raise
+            raise IntegrityError(f"{exc} (the pin is in {spec.pinned_in}: if it is the pin that is wrong, "
+                                 f"`hubvendor lock --upgrade {spec.handle}`)") from None
         descriptor = cache.read_descriptor(handle) or Descriptor(handle.raw)
         return Fetched(  # ensure checked the entry against the pins, so they describe it where it records nothing
             spec, handle, path,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from .. import __version__, lockfile, manifest, settings
 from ..digest import TreeDigest
 from ..sources import SITE_DIR
-from ..config import Config, dist_key
+from ..config import PYPROJECT, Config, dist_key
 from ..entry import tree_stats
 from ..errors import ConfigError, HubVendorError, IntegrityError
 from ..vendor import ModelSpec, fetch_to_vendor, model_dirname, vendor
@@ -98,10 +98,10 @@ def pinned_specs(config: Config) -> tuple[list[ModelSpec], dict[str, lockfile.Lo
         if entry:
             handle = decl.handle if entry.key == decl.key else entry.handle
             archive = (entry.sha256, entry.size) if entry.archive_pinned else (None, None)  # tree-only: digest
-            specs.append(ModelSpec(handle, *archive, entry.tree_digest))
+            specs.append(ModelSpec(handle, *archive, entry.tree_digest, pinned_in=str(lock_path)))
             used[entry.key] = entry
         elif decl.sha256:
-            specs.append(ModelSpec(decl.handle, decl.sha256))
+            specs.append(ModelSpec(decl.handle, decl.sha256, pinned_in=f"{config.root / PYPROJECT} [tool.hubvendor]"))
         elif required and not lock_path.exists():
             raise ConfigError(
                 f"{lock_path}: missing, and locking is required ({why}) so {decl.handle!r} cannot be fetched "
