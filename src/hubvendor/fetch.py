@@ -109,7 +109,9 @@ class Download:
         self._progress: Any = None
         self._lock = threading.Lock()  # guards _closed, _response and _progress against close()
         self._closed = False
-        self._session = new_session(headers)
+        sent = headers if httpinfo.may_carry_credentials(source) else httpinfo.without_credentials(headers)
+        self._withheld = sent != headers  # a 401/403 then says why
+        self._session = new_session(sent)
         try:
             self._connect()
         except BaseException:
@@ -244,8 +246,10 @@ class Download:
                 )
             if response.status_code not in (200, 206):
                 response.close()
+                withheld = self._withheld and response.status_code in (401, 403)  # name the URL they were withheld from
                 raise CandidateFailed(
-                    f"{display_url(response.url)}: HTTP {response.status_code} {response.reason}",
+                    f"{display_url(self.source if withheld else response.url)}: HTTP {response.status_code} "
+                    f"{response.reason}" + (f"; {httpinfo.CREDENTIALS_WITHHELD}" if withheld else ""),
                     fallback=response.status_code >= 500,
                 )
             retry = self._accept(response, asked)
@@ -377,6 +381,8 @@ def open_download(
 
     ``headers`` (e.g. an ``Authorization``) go with every request to the URL's own host; they are
     never shown in messages and requests drops ``Authorization`` on a redirect to another host.
+    ``Authorization`` goes only where ``httpinfo.may_carry_credentials`` allows (https, or http to this
+    machine); a 401/403 to a request that went without it says so.
     An object of at least ``HUBVENDOR_RANGED_MIN_SIZE`` whose first response offers byte ranges
     and a strong ETag is read as ``HUBVENDOR_CONNECTIONS`` ranges of its final URL, in order.
     """

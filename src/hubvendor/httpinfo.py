@@ -4,8 +4,8 @@ Pure functions over header values and exceptions (no requests import) used by ``
 ``Content-Range``/``Content-Length`` parsing that refuses ambiguity, the strong ``ETag`` rule of
 RFC 9110 (a weak ``W/`` tag or a ``Last-Modified`` date never proves two bodies byte-identical,
 so neither is used to resume), ``Retry-After``, the UNCOMPRESSED location check, the minimum-speed
-rule, :func:`describe` for exceptions and :func:`display_url`, which keeps signed query strings
-and credentials out of messages.
+rule, :func:`describe` for exceptions, :func:`display_url`, which keeps signed query strings
+and credentials out of messages, and :func:`may_carry_credentials`, which keeps them off plain http.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ MAX_LOCATION_BYTES = 4096  # an UNCOMPRESSED answer is one short gs:// path
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d{1,19})-(\d{1,19})/(\d{1,19}|\*)\s*$")
 _GCS_LOCATION = re.compile(r"^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/[^\s/]+)*/?$")
 _SAFE_QUERY = frozenset({("tf-hub-format", "compressed"), ("tf-hub-format", "uncompressed")})
+# what a 401/403 adds when its request went without credentials by may_carry_credentials (kaggle.api looks for it)
+CREDENTIALS_WITHHELD = "the credentials were withheld because the URL is plain http (sent only over https or to this machine)"
 
 
 def content_range(value: str | None) -> tuple[int, int, int | None] | None:
@@ -99,6 +101,24 @@ def is_loopback(url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def may_carry_credentials(url: str) -> bool:
+    """Whether a request to ``url`` may carry credentials (an ``Authorization`` header).
+
+    Only over https, or plain http to this machine (:func:`is_loopback`: a test stand-in or a local
+    ``hubvendor serve``); plain http to any other host would put the secret on the wire in the clear.
+    """
+    try:
+        scheme = urllib.parse.urlsplit(url).scheme.lower()
+    except ValueError:
+        return False
+    return scheme == "https" or (scheme == "http" and is_loopback(url))
+
+
+def without_credentials(headers: dict[str, str] | None) -> dict[str, str] | None:
+    """``headers`` without ``Authorization`` (any spelling)."""
+    return None if headers is None else {k: v for k, v in headers.items() if k.lower() != "authorization"}
 
 
 def location_problem(body: bytes, server_url: str) -> tuple[str, str | None]:

@@ -12,7 +12,10 @@ It answers what tensorflow_hub, kagglehub and hubvendor request, from files insi
   download, the same archive as ``/<owner>/<model>/<framework>/<variation>/<version>?tf-hub-format=compressed``;
   ``.../download/<file path>`` answers one file of that model's directory. Kaggle's long form
   ``/models/<owner>/<model>/frameworks/<framework>/variations/<variation>/versions/<version>?tf-hub-format=compressed``
-  answers the same archive. A framework not found as spelled is looked up lowercased (hubvendor's key).
+  answers the same archive. Owner, model and framework match ROOT's directory names case-insensitively, as
+  Kaggle matches its slugs (a ROOT copied from kagglehub's cache has ``tensorFlow2``, hubvendor asks for
+  ``tensorflow2``); variation and version match exactly. Two directories whose names differ only in case
+  answer ``409 Conflict`` naming both, for either could be meant.
 - ``GET /api/v1/models/<owner>/<model>/<framework>/<variation>/get``: ``{"versionNumber": N}``, the highest
   version present under ``ROOT/<owner>/<model>/<framework>/<variation>/`` (a ``<N>/`` directory or ``<N>.tar.gz``),
   as Kaggle answers it (``hubvendor lock`` pins a versionless handle so).
@@ -54,6 +57,10 @@ _RANGE = re.compile(r"\s*bytes\s*=\s*([0-9]*)\s*-\s*([0-9]*)\s*", re.ASCII | re.
 
 
 # -- HTTP ------------------------------------------------------------------------------------
+
+
+class AmbiguousNameError(Exception):
+    """Several directories under ROOT, differing only in case, match one name of a Kaggle path."""
 
 
 class HubServer(http.server.ThreadingHTTPServer):
@@ -99,6 +106,8 @@ class HubRequestHandler(http.server.BaseHTTPRequestHandler):
             self.route(model_path, dict(urllib.parse.parse_qsl(parts.query)), head)
         except TreeError as exc:
             self.send_simple(500, f"cannot serve {path}: {exc}\n", head=head)
+        except AmbiguousNameError as exc:
+            self.send_simple(409, f"cannot serve {path}: {exc}\n", head=head)
         except (BrokenPipeError, ConnectionResetError, socket.timeout):
             self.close_connection = True
 
@@ -125,7 +134,7 @@ class HubRequestHandler(http.server.BaseHTTPRequestHandler):
         if len(parts) <= KAGGLE_PARTS or parts[KAGGLE_PARTS] != "download" or not all(parts[:KAGGLE_PARTS]):
             self.not_found(head)
             return
-        model_path = self.kaggle_model_path(parts[:KAGGLE_PARTS])
+        model_path = self.kaggle_path(parts[:KAGGLE_PARTS])
         file_path = "/".join(parts[KAGGLE_PARTS + 1:])
         if file_path:
             found = self.server.state.model_file(model_path, file_path)
@@ -138,26 +147,42 @@ class HubRequestHandler(http.server.BaseHTTPRequestHandler):
 
     def kaggle_instance(self, parts: list[str], head: bool) -> None:
         """``{"versionNumber": N}``: the highest version of the variation under ROOT (404 when none)."""
-        versions = [
-            number for candidate in dict.fromkeys(["/".join(parts), "/".join([*parts[:2], parts[2].lower(), parts[3]])])
-            for number in self.server.state.versions(candidate)
-        ]
+        versions = self.server.state.versions(self.kaggle_path(parts))
         if not versions:
             self.not_found(head)
             return
         self.send_simple(200, json.dumps({"versionNumber": max(versions)}), "application/json", head=head)
 
-    def kaggle_model_path(self, parts: list[str]) -> str:
-        """``owner/model/framework/variation/version`` under ROOT; the framework as given, else lowercased."""
-        exact = "/".join(parts)
-        if self.server.state.inside(exact) or self.server.state.inside(f"{exact}.tar.gz"):
-            return exact
-        return "/".join([*parts[:2], parts[2].lower(), *parts[3:]])
+    def kaggle_path(self, parts: list[str]) -> str:
+        """``owner/model/framework/variation[/version]`` as spelled under ROOT (module docstring).
+
+        The first three names each match the one directory inside ROOT (``HubState.model_dir``: links out
+        of ROOT do not count) whose name is equal ignoring case; with none the path stays as asked (a 404
+        follows), with several it raises :class:`AmbiguousNameError`.
+        """
+        state = self.server.state
+        found: list[str] = []
+        for name in parts[:3]:
+            here = "/".join(found)
+            directory = state.model_dir(here) if here else state.root
+            try:
+                entries = os.listdir(directory) if directory else []
+            except OSError:
+                entries = []
+            matches = sorted(entry for entry in entries
+                             if entry.lower() == name.lower() and state.model_dir("/".join([*found, entry])))
+            if len(matches) > 1:
+                raise AmbiguousNameError(f"{', '.join('/'.join([*found, m]) for m in matches)} under ROOT differ "
+                                         "only in case; Kaggle names ignore case, so keep one")
+            if not matches:
+                return "/".join(parts)
+            found.append(matches[0])
+        return "/".join([*found, *parts[3:]])
 
     def compressed(self, model_path: str, head: bool) -> None:
         long_form = KAGGLE_LONG_FORM.fullmatch(model_path)
         if long_form:  # www.kaggle.com/models/<o>/<m>/frameworks/<f>/variations/<v>/versions/<n>
-            model_path = self.kaggle_model_path(list(long_form.groups()))
+            model_path = self.kaggle_path(list(long_form.groups()))
         if self.server.state.redirect:
             if self.server.state.archive(model_path) is None:
                 self.not_found(head)

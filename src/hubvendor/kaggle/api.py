@@ -2,8 +2,9 @@
 
 Both go through ``fetch`` (offline switch, downloader-config mirrors, retries, resume) to
 ``https://www.kaggle.com/api/v1/models/...``, the paths the Kaggle CLI uses, so one downloader-config
-rewrite of ``www.kaggle.com`` serves both. Credentials (see ``credentials``) travel only in the header;
-a 401/403 becomes one line naming the credential's source.
+rewrite of ``www.kaggle.com`` serves both. Credentials (see ``credentials``) travel only in the header,
+and only over https or to this machine (``httpinfo.may_carry_credentials``); a 401/403 becomes one line
+naming the credential's source, or saying that they were withheld from a plain-http URL.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 
+from .. import httpinfo
 from ..errors import FetchError
 from . import credentials
 from .ref import ModelRef
@@ -57,6 +59,6 @@ def _open(url: str, name: str):
         return fetch.open_download(url, name=name, headers=credential.headers if credential else None)
     except FetchError as exc:
         status = _AUTH_STATUS.search(str(exc))
-        if status:
+        if status and httpinfo.CREDENTIALS_WITHHELD not in str(exc):  # withheld from plain http: fetch says so
             raise FetchError(credentials.auth_failure(name, int(status.group(1)), credential)) from None
         raise
