@@ -120,13 +120,13 @@ def check(workspace_text: str, pins: Iterable[Pin], *, workspace: str = "WORKSPA
     return problems
 
 
-def extract_checked(archive_path: str, dest: str, *, handle: str, tree_digest: str) -> None:
+def extract_checked(archive_path: str, dest: str, *, handle: str, tree_digest: str | None = None) -> None:
     """Extract ``archive_path`` into the new dir ``dest`` under pip builds' archive policy (links,
-    devices, traversal, case collisions refused, naming the member) and check its tree digest."""
+    devices, traversal, case collisions refused, naming the member); check ``tree_digest`` if given."""
     os.mkdir(dest)
     try:
         extracted = archive.extract_file(archive_path, dest, name=handle)
-        if extracted.tree_digest != tree_digest:
+        if tree_digest is not None and extracted.tree_digest != tree_digest:
             raise IntegrityError(
                 f"handle {handle!r}: the extracted tree has digest {extracted.tree_digest}, "
                 f"the lock says {tree_digest} (the lock or the archive was changed)"
@@ -137,14 +137,18 @@ def extract_checked(archive_path: str, dest: str, *, handle: str, tree_digest: s
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m hubvendor.bazel extract ARCHIVE DEST --handle H --tree-digest D``: one line on error."""
+    """``python -m hubvendor.bazel extract ARCHIVE DEST --handle H [--tree-digest D]``: one line on error.
+
+    Keep in sync with ``_extract`` in bazel/private/hub_model.bzl (the arguments, and the ``hubvendor: ``
+    prefix it tells hubvendor's own errors by).
+    """
     parser = argparse.ArgumentParser(prog="python -m hubvendor.bazel")
     commands = parser.add_subparsers(dest="command", required=True)
     extract = commands.add_parser("extract", help="extract a hub_model() archive with the archive policy")
     extract.add_argument("archive")
     extract.add_argument("dest")
     extract.add_argument("--handle", required=True)
-    extract.add_argument("--tree-digest", required=True)
+    extract.add_argument("--tree-digest", help="the lock's sha256:<hex>; without it the tree is not checked")
     args = parser.parse_args(argv)
     try:
         extract_checked(args.archive, args.dest, handle=args.handle, tree_digest=args.tree_digest)

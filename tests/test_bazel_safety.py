@@ -1,0 +1,141 @@
+"""Bazel's hub_model() under hostile archives and unusual locks (the attack on the Bazel integration).
+
+- Every ``hub_model()``, with or without ``tree_digest``, extracts with hubvendor's archive policy:
+  Bazel 4's own extraction follows ``../`` and wrote files anywhere the build user could.
+
+Bazel runs offline as in test_bazel.py (shared output root), models from a loopback ``hubvendor serve``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+from support.server import HubServer, write_mirror_config
+from test_bazel import bazel_session  # noqa: F401 (fixture)
+from test_bazel import (
+    ARCHIVES,
+    EXAMPLE_MODELS,
+    HALF_PLUS_TWO,
+    REPO,
+    WORKSPACE_HEAD,
+    Workspace,
+    make_bazelrc,
+    requires_bazel,
+    sha256_of,
+)
+
+TRAVERSAL = "https://tfhub.dev/evil/traversal/1"
+ABSOLUTE = "https://tfhub.dev/evil/absolute/1"
+
+
+def with_member(path: Path, member: str) -> Path:
+    """half_plus_two's archive plus one regular file named ``member``, written to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(ARCHIVES[HALF_PLUS_TWO]) as source, tarfile.open(path, "w:gz") as out:
+        for info in source.getmembers():
+            out.addfile(info, source.extractfile(info) if info.isfile() else None)
+        extra = tarfile.TarInfo(member)
+        extra.size = len(b"escaped\n")
+        out.addfile(extra, io.BytesIO(b"escaped\n"))
+    return path
+
+
+def fail_line(stderr: str) -> str:
+    """The `Error in fail:` line of a failed repository fetch (Bazel prints it twice)."""
+    lines = {line for line in stderr.splitlines() if line.startswith("Error in fail: ")}
+    assert len(lines) == 1, stderr[-4000:]
+    return lines.pop()[len("Error in fail: "):]
+
+
+def python_without_hubvendor(path: Path) -> Path:
+    """An interpreter that cannot import hubvendor (this one without site-packages)."""
+    path.write_text(f"#!/bin/sh\nexec {sys.executable} -I -S \"$@\"\n")
+    path.chmod(0o755)
+    return path
+
+
+@pytest.mark.bazel
+@requires_bazel
+def test_hub_model_without_tree_digest_refuses_members_escaping_the_repository(bazel_session, tmp_path: Path) -> None:
+    """Finding 1: unpinned hub_model()s serving a `../` member and an absolute-path member (both aimed at
+    files in tmp_path) fail naming the member and write nothing there; a clean archive still builds
+    unpinned and Bazel prints its sha256; without a usable interpreter the fetch says to set HUBVENDOR_PYTHON."""
+    models = tmp_path / "models"
+    shutil.copytree(EXAMPLE_MODELS, models)
+    escaped = tmp_path / "escaped_traversal.txt"
+    absolute = tmp_path / "escaped_absolute.txt"
+    with_member(models / "evil" / "absolute" / "1.tar.gz", str(absolute))
+    workspace = WORKSPACE_HEAD.format(name="safety", repo=str(REPO)) + "".join(
+        f'\nhub_model(name = "{name}", handle = "{handle}")\n'
+        for name, handle in (("clean", HALF_PLUS_TWO), ("traversal", TRAVERSAL), ("absolute", ABSOLUTE))
+    )
+    with HubServer(models) as server:
+        config = write_mirror_config(tmp_path / "downloader.cfg", server.url)
+        ws = Workspace(
+            tmp_path / "ws",
+            make_bazelrc(bazel_session, repository_cache=tmp_path / "cache", downloader_config=config),
+            {"WORKSPACE": workspace, "BUILD.bazel": ""},
+        )
+        try:
+            # `../` up from the repository's model/ (where Bazel 4's own extraction wrote) to `escaped`.
+            output_base = Path(ws.ok("info", "output_base").stdout.strip())
+            traversal_member = os.path.relpath(escaped, output_base / "external" / "traversal" / "model")
+            with_member(models / "evil" / "traversal" / "1.tar.gz", traversal_member)
+
+            result = ws.ok("build", "@clean//:model")
+            assert f'sha256 = "{sha256_of(ARCHIVES[HALF_PLUS_TWO])}"' in result.stderr
+
+            result = ws.run("build", "@traversal//:model")
+            assert result.returncode != 0
+            assert fail_line(result.stderr) == (
+                f'hub_model(name = "traversal", handle = "{TRAVERSAL}"): hubvendor: {TRAVERSAL}: '
+                f"archive member {traversal_member!r}: '..' in path (escapes the extraction directory)"
+            )
+            assert not escaped.exists()
+
+            result = ws.run("build", "@absolute//:model")
+            assert result.returncode != 0
+            assert fail_line(result.stderr) == (
+                f'hub_model(name = "absolute", handle = "{ABSOLUTE}"): hubvendor: {ABSOLUTE}: '
+                f"archive member {str(absolute)!r}: absolute path"
+            )
+            assert not absolute.exists()
+
+            no_hubvendor = python_without_hubvendor(tmp_path / "python-without-hubvendor")
+            result = ws.run("build", "@clean//:model", f"--repo_env=HUBVENDOR_PYTHON={no_hubvendor}")
+            assert result.returncode != 0
+            line = fail_line(result.stderr)
+            assert line.startswith(f'hub_model(name = "clean", handle = "{HALF_PLUS_TWO}"): {no_hubvendor} cannot run '
+                                   "hubvendor's archive extractor (")
+            assert "No module named" in line and line.endswith("(--repo_env=HUBVENDOR_PYTHON=/path/to/python)")
+        finally:
+            ws.shutdown()
+
+
+def test_extract_without_tree_digest_applies_the_archive_policy(tmp_path: Path) -> None:
+    """`python -m hubvendor.bazel extract` without --tree-digest (what an unpinned hub_model() runs): a clean
+    archive extracts; a `../` member is one line naming it, and nothing is left of the destination."""
+    clean = subprocess.run(
+        [sys.executable, "-m", "hubvendor.bazel", "extract", str(ARCHIVES[HALF_PLUS_TWO]), str(tmp_path / "clean"),
+         "--handle", HALF_PLUS_TWO], capture_output=True, text=True,
+    )
+    assert clean.returncode == 0, clean.stderr
+    assert (tmp_path / "clean" / "saved_model.pb").is_file()
+
+    hostile = with_member(tmp_path / "hostile.tar.gz", "../outside.txt")
+    (tmp_path / "dest").mkdir()
+    refused = subprocess.run(
+        [sys.executable, "-m", "hubvendor.bazel", "extract", str(hostile), str(tmp_path / "dest" / "model"),
+         "--handle", TRAVERSAL], capture_output=True, text=True,
+    )
+    assert refused.returncode == 1
+    assert refused.stderr == (f"hubvendor: {TRAVERSAL}: archive member '../outside.txt': "
+                              "'..' in path (escapes the extraction directory)\n")
+    assert not (tmp_path / "dest" / "model").exists() and not (tmp_path / "dest" / "outside.txt").exists()
