@@ -2,6 +2,7 @@
 
 - Every ``hub_model()``, with or without ``tree_digest``, extracts with hubvendor's archive policy:
   Bazel 4's own extraction follows ``../`` and wrote files anywhere the build user could.
+- ``hubvendor bazel`` stanzas carry the lock's tree digest, so they get the digest check too.
 
 Bazel runs offline as in test_bazel.py (shared output root), models from a loopback ``hubvendor serve``.
 """
@@ -26,10 +27,13 @@ from test_bazel import (
     REPO,
     WORKSPACE_HEAD,
     Workspace,
+    locked,
     make_bazelrc,
     requires_bazel,
     sha256_of,
 )
+
+from hubvendor import lockfile
 
 TRAVERSAL = "https://tfhub.dev/evil/traversal/1"
 ABSOLUTE = "https://tfhub.dev/evil/absolute/1"
@@ -117,6 +121,29 @@ def test_hub_model_without_tree_digest_refuses_members_escaping_the_repository(b
             assert "No module named" in line and line.endswith("(--repo_env=HUBVENDOR_PYTHON=/path/to/python)")
         finally:
             ws.shutdown()
+
+
+def hubvendor(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hubvendor", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_hubvendor_bazel_stanzas_carry_the_tree_digest(tmp_path: Path) -> None:
+    """Finding 2: printed stanzas pin the lock's tree digest, and `--check` reports a stanza without it."""
+    entry = locked(HALF_PLUS_TWO, tmp_path)
+    lock = tmp_path / "hubvendor.lock"
+    lockfile.write(lock, lockfile.Lock([entry]))
+    printed = hubvendor("bazel", "--lock", str(lock))
+    assert printed.returncode == 0, printed.stderr
+    assert f'    sha256 = "{entry.sha256}",\n    tree_digest = "{entry.tree_digest}",\n)' in printed.stdout
+
+    workspace = tmp_path / "WORKSPACE"
+    workspace.write_text(printed.stdout.replace(f'    tree_digest = "{entry.tree_digest}",\n', ""))
+    drift = hubvendor("bazel", "--lock", str(lock), "--check", "--workspace", str(workspace))
+    assert drift.returncode == 1
+    assert drift.stdout.splitlines()[0] == (
+        f"{workspace}: hub_model(name = 'tfhub_test_half_plus_two_1') pins {HALF_PLUS_TWO!r} to tree_digest '', "
+        f"hubvendor.lock to {entry.tree_digest!r}"
+    )
 
 
 def test_extract_without_tree_digest_applies_the_archive_policy(tmp_path: Path) -> None:

@@ -177,7 +177,7 @@ runfiles, plus a hubvendor manifest so that a py_binary depending on it resolves
         ),
         "sha256": attr.string(doc = "SHA-256 of the compressed archive (as in hubvendor.lock). Unpinned builds print it; empty with a tree_digest (a Kaggle model locked from kagglehub's cache), the tree digest is the pin."),
         "integrity": attr.string(doc = "Subresource Integrity checksum of the archive, as an alternative to sha256."),
-        "tree_digest": attr.string(doc = "The lock's tree digest (sha256:...), checked after extraction. hub_lock() sets it."),
+        "tree_digest": attr.string(doc = "The lock's tree digest (sha256:...), checked after extraction. hub_lock() and `hubvendor bazel` set it."),
         "urls": attr.string_list(
             doc = "Archive URLs to try instead of the one derived from the handle (rarely needed: prefer a downloader config).",
         ),
