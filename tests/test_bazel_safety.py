@@ -3,6 +3,8 @@
 - Every ``hub_model()``, with or without ``tree_digest``, extracts with hubvendor's archive policy:
   Bazel 4's own extraction follows ``../`` and wrote files anywhere the build user could.
 - ``hubvendor bazel`` stanzas carry the lock's tree digest, so they get the digest check too.
+- A Kaggle entry locked from kagglehub's cache (``sha256 = ""``, ``size = 0``), which lockfile.py
+  accepts, builds through ``hub_lock()``, pinned by its tree digest.
 
 Bazel runs offline as in test_bazel.py (shared output root), models from a loopback ``hubvendor serve``.
 """
@@ -15,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -24,6 +27,7 @@ from test_bazel import (
     ARCHIVES,
     EXAMPLE_MODELS,
     HALF_PLUS_TWO,
+    LOCK_WORKSPACE,
     REPO,
     WORKSPACE_HEAD,
     Workspace,
@@ -37,6 +41,9 @@ from hubvendor import lockfile
 
 TRAVERSAL = "https://tfhub.dev/evil/traversal/1"
 ABSOLUTE = "https://tfhub.dev/evil/absolute/1"
+KAGGLE = "kaggle://test/half_plus_two/tensorflow2/default/1"
+KAGGLE_REPOSITORY = "kaggle_test_half_plus_two_tensorflow2_default_1"
+KAGGLE_DOWNLOAD = "www.kaggle.com/api/v1/models/test/half_plus_two/tensorflow2/default/1/download"
 
 
 def with_member(path: Path, member: str) -> Path:
@@ -119,6 +126,41 @@ def test_hub_model_without_tree_digest_refuses_members_escaping_the_repository(b
             assert line.startswith(f'hub_model(name = "clean", handle = "{HALF_PLUS_TWO}"): {no_hubvendor} cannot run '
                                    "hubvendor's archive extractor (")
             assert "No module named" in line and line.endswith("(--repo_env=HUBVENDOR_PYTHON=/path/to/python)")
+        finally:
+            ws.shutdown()
+
+
+@pytest.mark.bazel
+@requires_bazel
+def test_hub_lock_builds_a_kaggle_entry_pinned_by_its_tree_digest_alone(bazel_session, tmp_path: Path) -> None:
+    """Finding 3: a tree-only Kaggle entry (as `hubvendor lock` writes from kagglehub's cache) builds through
+    hub_lock(), downloaded without a sha256 and checked by its tree digest; another digest fails the fetch."""
+    entry = replace(
+        locked(HALF_PLUS_TWO, tmp_path), handle=KAGGLE, key=KAGGLE, url="https://" + KAGGLE_DOWNLOAD, sha256="", size=0,
+    )
+    with HubServer(EXAMPLE_MODELS) as server:
+        config = write_mirror_config(tmp_path / "downloader.cfg", server.url)
+        with config.open("a") as out:
+            out.write(f"rewrite {KAGGLE_DOWNLOAD} {server.url}/test/half_plus_two/1?tf-hub-format=compressed\n")
+        ws = Workspace(
+            tmp_path / "ws",
+            make_bazelrc(bazel_session, repository_cache=tmp_path / "cache", downloader_config=config),
+            {"WORKSPACE": LOCK_WORKSPACE.format(repo=str(REPO)), "BUILD.bazel": ""},
+        )
+        lock = ws.root / "hubvendor.lock"
+        lockfile.write(lock, lockfile.Lock([entry]))
+        assert 'sha256 = ""\nsize = 0\n' in lock.read_text()
+        try:
+            result = ws.ok("build", f"@{KAGGLE_REPOSITORY}//:model")
+            assert "canonical reproducible form" not in result.stderr  # the tree digest is the pin
+
+            lockfile.write(lock, lockfile.Lock([replace(entry, tree_digest="sha256:" + "1" * 64)]))
+            result = ws.run("build", f"@{KAGGLE_REPOSITORY}//:model")
+            assert result.returncode != 0
+            assert fail_line(result.stderr).startswith(
+                f'hub_model(name = "{KAGGLE_REPOSITORY}", handle = "{KAGGLE}"): hubvendor: handle {KAGGLE!r}: '
+                "the extracted tree has digest "
+            )
         finally:
             ws.shutdown()
 
