@@ -36,6 +36,8 @@ ARCHIVES = {
     HALF_PLUS_TWO: EXAMPLE_MODELS / "test" / "half_plus_two" / "1.tar.gz",
     KERAS_DENSE: EXAMPLE_MODELS / "test" / "keras_dense" / "1.tar.gz",
 }
+DIGEST_1 = "sha256:" + "1" * 64
+DIGEST_2 = "sha256:" + "2" * 64
 BAZEL = shutil.which("bazel")
 requires_bazel = pytest.mark.skipif(BAZEL is None, reason="bazel is not on PATH (CI installs Debian's bazel-bootstrap)")
 
@@ -220,17 +222,17 @@ def test_repository_name(handle: str, name: str) -> None:
 
 
 def test_stanzas_sorted_and_loadable() -> None:
-    text = bazel.stanzas([bazel.Pin(KERAS_DENSE, "b" * 64), bazel.Pin(HALF_PLUS_TWO, "a" * 64)])
+    text = bazel.stanzas([bazel.Pin(KERAS_DENSE, "b" * 64, DIGEST_1), bazel.Pin(HALF_PLUS_TWO, "a" * 64, DIGEST_2)])
     assert bazel.LOAD_LINE in text
     assert text.index("tfhub_test_half_plus_two_1") < text.index("tfhub_test_keras_dense_1")
-    assert f'    sha256 = "{"a" * 64}",' in text
+    assert f'    sha256 = "{"a" * 64}",\n    tree_digest = "{DIGEST_2}",' in text
 
 
 def test_stanzas_reject_unfetchable_and_colliding_handles() -> None:
     with pytest.raises(ConfigError, match="gs://bucket/m.tar.gz"):
-        bazel.stanzas([bazel.Pin("gs://bucket/m.tar.gz", "a" * 64)])
+        bazel.stanzas([bazel.Pin("gs://bucket/m.tar.gz", "a" * 64, DIGEST_1)])
     with pytest.raises(ConfigError, match="both map to repository name"):
-        bazel.stanzas([bazel.Pin("https://h/a-b/1", "a" * 64), bazel.Pin("https://h/a_b/1", "a" * 64)])
+        bazel.stanzas([bazel.Pin("https://h/a-b/1", "a" * 64, DIGEST_1), bazel.Pin("https://h/a_b/1", "a" * 64, DIGEST_1)])
 
 
 # --- Real Bazel ---------------------------------------------------------------------------------
@@ -604,7 +606,8 @@ def test_hub_lock_models_from_the_lock(bazel_session, tmp_path: Path) -> None:
 
 def test_check_compares_workspace_stanzas_with_the_lock() -> None:
     """`hubvendor bazel --check`'s logic: stanzas pasted from `hubvendor bazel` match; drift is one line each."""
-    pins = [bazel.Pin(HALF_PLUS_TWO, "a" * 64), bazel.Pin(KERAS_DENSE, "b" * 64), bazel.Pin("gs://b/m.tar.gz", "c" * 64)]
+    pins = [bazel.Pin(HALF_PLUS_TWO, "a" * 64, DIGEST_1), bazel.Pin(KERAS_DENSE, "b" * 64, DIGEST_2),
+            bazel.Pin("gs://b/m.tar.gz", "c" * 64, DIGEST_1)]
     pasted = bazel.stanzas(pins[:2])
     assert bazel.check(pasted, pins) == []
     assert bazel.check('hub_lock(name = "hub_lock", lock = "//:hubvendor.lock")\n', pins) == []

@@ -84,5 +84,5 @@ def collect_models(module_ctx):
                 continue
             by_name[declaration.name] = declaration
             by_key[declaration.key] = declaration
-    pinned = [d for d in by_name.values() if d.sha256 or d.integrity]
+    pinned = [d for d in by_name.values() if d.sha256 or d.integrity or d.tree_digest]
     return struct(repositories = by_name, reproducible = len(pinned) == len(by_name), error = None)

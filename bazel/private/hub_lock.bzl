@@ -63,7 +63,8 @@ hub_lock = repository_rule(
     load("@hub_lock//:models.bzl", "hub_lock_models")
     hub_lock_models()  # one hub_model() per locked http(s) or kaggle:// model, named as `hubvendor bazel` names them
 
-Each hub_model() is pinned by the lock's sha256 and verifies its tree digest after extraction.
+Each hub_model() is pinned by the lock's sha256 and verifies its tree digest after extraction; a Kaggle
+entry locked from kagglehub's cache (sha256 = "", size = 0) is pinned by its tree digest alone.
 """,
     attrs = {"lock": attr.label(mandatory = True, allow_single_file = True, doc = "The lock file, e.g. //:hubvendor.lock.")},
 )

@@ -1,8 +1,10 @@
-"""The `hub_model` repository rule: one TF Hub model, downloaded as its compressed archive."""
+"""The `hub_model` repository rule: one TF Hub model, downloaded as its compressed archive and
+extracted with hubvendor's archive policy."""
 
 load(":handle.bzl", "compressed_url", "parse_handle")
 
 _MODEL_DIR = "model"
+_ARCHIVE = "archive.download"
 _HEX = "0123456789abcdef"
 _INTEGRITY_PREFIXES = ("sha256-", "sha384-", "sha512-")
 
@@ -28,108 +30,128 @@ alias(
 )
 """
 
+_SET_PYTHON = "set HUBVENDOR_PYTHON to an interpreter with this hubvendor installed (--repo_env=HUBVENDOR_PYTHON=/path/to/python)"
+
 def _check_attributes(rctx):
-    """Fails, naming the handle, on malformed checksums; returns the normalised key."""
-    handle = rctx.attr.handle
-    parsed = parse_handle(handle)
+    """Fails, naming the handle, on a bad handle, URL or pin; returns the parsed handle."""
+    parsed = parse_handle(rctx.attr.handle)
     if parsed.error:
         fail("hub_model(name = %r): %s" % (rctx.name, parsed.error))
     if not parsed.compressed_url and not rctx.attr.urls:
-        fail("hub_model(name = %r, handle = %r): a Kaggle handle without a version cannot be downloaded; pin it with `hubvendor lock`" % (rctx.name, handle))
-    key = parsed.key
-    sha256 = rctx.attr.sha256
-    if sha256 and (len(sha256) != 64 or [c for c in sha256.elems() if c not in _HEX]):
-        fail("hub_model(name = %r, handle = %r): sha256 must be 64 lowercase hex digits, got %r" % (rctx.name, handle, sha256))
-    integrity = rctx.attr.integrity
-    if integrity and not integrity.startswith(_INTEGRITY_PREFIXES):
-        fail("hub_model(name = %r, handle = %r): integrity must be a Subresource Integrity value (sha256-..., sha384-... or sha512-...), got %r" % (rctx.name, handle, integrity))
-    digest = rctx.attr.tree_digest
-    if digest and (not digest.startswith("sha256:") or len(digest) != 71 or [c for c in digest[7:].elems() if c not in _HEX]):
-        fail("hub_model(name = %r, handle = %r): tree_digest must be sha256:<64 lowercase hex digits>, got %r" % (rctx.name, handle, digest))
+        _fail(rctx, "a Kaggle handle without a version cannot be downloaded; pin it with `hubvendor lock`")
     for url in rctx.attr.urls:
         if not url.startswith(("http://", "https://", "file://")):
-            fail("hub_model(name = %r, handle = %r): urls entry %r is not an http(s) or file URL" % (rctx.name, handle, url))
+            _fail(rctx, "urls entry %r is not an http(s) or file URL" % url)
+    _check_pins(rctx)
     return parsed
+
+def _check_pins(rctx):
+    sha256 = rctx.attr.sha256
+    if sha256 and not _is_hex(sha256, 64):
+        _fail(rctx, "sha256 must be 64 lowercase hex digits, got %r" % sha256)
+    integrity = rctx.attr.integrity
+    if integrity and not integrity.startswith(_INTEGRITY_PREFIXES):
+        _fail(rctx, "integrity must be a Subresource Integrity value (sha256-..., sha384-... or sha512-...), got %r" % integrity)
+    digest = rctx.attr.tree_digest
+    if digest and not (digest.startswith("sha256:") and _is_hex(digest[7:], 64)):
+        _fail(rctx, "tree_digest must be sha256:<64 lowercase hex digits>, got %r" % digest)
+
+def _is_hex(text, length):
+    return len(text) == length and not [c for c in text.elems() if c not in _HEX]
+
+def _fail(rctx, cause):
+    fail("hub_model(name = %r, handle = %r): %s" % (rctx.name, rctx.attr.handle, cause))
 
 def _interpreter(rctx):
     """$HUBVENDOR_PYTHON, else python3 on PATH: the interpreter with hubvendor (as for @hubvendor_python)."""
     python = rctx.os.environ.get("HUBVENDOR_PYTHON", "") or rctx.which("python3")
     if not python:
-        fail("hub_model(name = %r): tree_digest needs a Python interpreter with hubvendor installed: set HUBVENDOR_PYTHON (--repo_env=HUBVENDOR_PYTHON=...)" % rctx.name)
+        _fail(rctx, "no Python interpreter to extract the archive with hubvendor's archive policy: " + _SET_PYTHON)
     return str(python)
 
-def _download_and_check(rctx, urls, key):
-    """Downloads the archive, then extracts it with hubvendor's archive policy and checks its tree digest."""
-    archive = "archive.download"
+def _download(rctx, urls, key):
+    """Downloads the archive (the repository cache serves it by canonical_id and sha256); returns its sha256."""
     result = rctx.download(
         url = urls,
-        output = archive,
+        output = _ARCHIVE,
         sha256 = rctx.attr.sha256,
         integrity = rctx.attr.integrity,
         canonical_id = key,
         allow_fail = True,
     )
     if not result.success:
-        return result
-    check = rctx.execute([
-        _interpreter(rctx), "-m", "hubvendor.bazel", "extract", archive, _MODEL_DIR,
-        "--handle", rctx.attr.handle, "--tree-digest", rctx.attr.tree_digest,
-    ], timeout = 3600)
-    rctx.delete(archive)
-    if check.return_code != 0:
-        lines = (check.stderr or check.stdout).strip().split("\n")
-        fail("hub_model(name = %r, handle = %r): %s" % (rctx.name, rctx.attr.handle, lines[-1]))
-    return result
+        _fail(rctx, "could not download or verify %s (the checksum, the URL or the downloader config is wrong; Bazel's message is above)%s" % (" or ".join(urls), _tree_only_hint(rctx)))
+    return result.sha256
 
-def _hub_model_impl(rctx):
-    handle = rctx.attr.handle
-    parsed = _check_attributes(rctx)
-    key = parsed.key
-    urls = rctx.attr.urls or [compressed_url(handle)]
+def _tree_only_hint(rctx):
+    """Why a model pinned by its tree digest alone is not in the repository cache, and the fix."""
+    if rctx.attr.sha256 or rctx.attr.integrity or not rctx.attr.tree_digest:
+        return ""
+    return "; only its tree digest is pinned (locked from kagglehub's cache), so the repository cache cannot serve it: `hubvendor lock --upgrade %s` pins the archive" % rctx.attr.handle
+
+def _extract(rctx, python):
+    """Extracts the archive into model/ with hubvendor's archive policy, checking tree_digest if set.
+
+    Never Bazel's own extraction: Bazel 4 follows `../` in member names. Keep in sync with
+    `main` in src/hubvendor/bazel.py (the arguments; its own errors start with "hubvendor: ").
+    """
+    command = [python, "-m", "hubvendor.bazel", "extract", _ARCHIVE, _MODEL_DIR, "--handle", rctx.attr.handle]
     if rctx.attr.tree_digest:
-        result = _download_and_check(rctx, urls, key)
-    else:
-        result = rctx.download_and_extract(
-            url = urls,
-            output = _MODEL_DIR,
-            sha256 = rctx.attr.sha256,
-            integrity = rctx.attr.integrity,
-            type = "tar.gz",
-            canonical_id = key,
-            allow_fail = True,
-        )
-    if not result.success:
-        fail("hub_model(name = %r, handle = %r): could not download or verify %s (the checksum, the URL or the downloader config is wrong; Bazel's message is above)" % (rctx.name, handle, " or ".join(urls)))
+        command += ["--tree-digest", rctx.attr.tree_digest]
+    result = rctx.execute(command, timeout = 3600)
+    rctx.delete(_ARCHIVE)
+    if result.return_code == 0:
+        return
+    last = (result.stderr.strip() or result.stdout.strip() or "exit code %d" % result.return_code).split("\n")[-1]
+    if last.startswith("hubvendor: "):
+        _fail(rctx, last)
+    _fail(rctx, "%s cannot run hubvendor's archive extractor (%s): %s" % (python, last, _SET_PYTHON))
+
+def _check_model_dir(rctx, parsed, url):
+    """Fails unless model/ holds a model: anything for Kaggle, a SavedModel at the top for TF Hub."""
     model = rctx.path(_MODEL_DIR)
     if parsed.kind == "kaggle":
         if not model.readdir():
-            fail("hub_model(name = %r, handle = %r): the archive from %s is empty" % (rctx.name, handle, urls[0]))
+            _fail(rctx, "the archive from %s is empty" % url)
     elif not model.get_child("saved_model.pb").exists and not model.get_child("saved_model.pbtxt").exists:
-        fail("hub_model(name = %r, handle = %r): the archive from %s holds no saved_model.pb or saved_model.pbtxt at its top level" % (rctx.name, handle, urls[0]))
+        _fail(rctx, "the archive from %s holds no saved_model.pb or saved_model.pbtxt at its top level" % url)
 
+def _write_repository(rctx, parsed, url, sha256):
     rctx.file("WORKSPACE", "workspace(name = %r)\n" % rctx.name)
     rctx.file("BUILD.bazel", _BUILD_TEMPLATE.format(
-        handle = handle,
-        handle_literal = repr(handle),
-        key_literal = repr(key),
+        handle = rctx.attr.handle,
+        handle_literal = repr(rctx.attr.handle),
+        key_literal = repr(parsed.key),
         model_bzl = str(Label("//bazel/private:hub_models.bzl")),
         model_dir = _MODEL_DIR,
         name = rctx.name,
-        sha256_literal = repr(result.sha256),
-        url_literal = repr(urls[0]),
+        sha256_literal = repr(sha256),
+        url_literal = repr(url),
     ))
-    if rctx.attr.sha256 or rctx.attr.integrity:
+
+def _reproducibility(rctx, sha256):
+    """None (or Bazel 8.3+'s repo_metadata) when pinned; unpinned, the attributes Bazel prints to pin."""
+    if rctx.attr.sha256 or rctx.attr.integrity or rctx.attr.tree_digest:
         # Bazel 8.3+: the repo contents cache may then share this repository across workspaces.
         return rctx.repo_metadata(reproducible = True) if hasattr(rctx, "repo_metadata") else None
 
-    # Unpinned: like http_archive, Bazel then prints the attributes to pin
-    # ("... can be obtained by modifying arguments sha256 = ...").
+    # Like http_archive, Bazel then prints "... can be obtained by modifying arguments sha256 = ...".
     return {
         "name": rctx.name,
-        "handle": handle,
-        "sha256": result.sha256,
+        "handle": rctx.attr.handle,
+        "sha256": sha256,
         "urls": rctx.attr.urls,
     }
+
+def _hub_model_impl(rctx):
+    parsed = _check_attributes(rctx)
+    urls = rctx.attr.urls or [compressed_url(rctx.attr.handle)]
+    python = _interpreter(rctx)
+    sha256 = _download(rctx, urls, parsed.key)
+    _extract(rctx, python)
+    _check_model_dir(rctx, parsed, urls[0])
+    _write_repository(rctx, parsed, urls[0], sha256)
+    return _reproducibility(rctx, sha256)
 
 hub_model = repository_rule(
     implementation = _hub_model_impl,
@@ -137,9 +159,13 @@ hub_model = repository_rule(
 
 The canonical `handle` is mapped to its compressed archive URL exactly as hubvendor and
 tensorflow_hub do (`?tf-hub-format=compressed`; hub.tensorflow.google.cn handles to their GCS
-archive), fetched with `download_and_extract` using the normalised handle as `canonical_id`, so the
+archive), downloaded with `download` using the normalised handle as `canonical_id`, so the
 repository cache serves every workspace pinning the same bytes. Mirrors come from Bazel's
 `--experimental_downloader_config`, the same file hubvendor reads from HUBVENDOR_DOWNLOADER_CONFIG.
+
+The archive is always extracted by `python -m hubvendor.bazel extract` under $HUBVENDOR_PYTHON (else
+python3 on PATH), with pip builds' archive policy (links, devices, `..`, absolute paths and case
+collisions refused, naming the member), never by Bazel's own extraction, which follows `../`.
 
 Targets: `@<name>//:model` (also `@<name>`), providing `HubModelInfo` and the model's files as
 runfiles, plus a hubvendor manifest so that a py_binary depending on it resolves the handle.
@@ -149,9 +175,9 @@ runfiles, plus a hubvendor manifest so that a py_binary depending on it resolves
             mandatory = True,
             doc = "The canonical handle application code passes to hub.load, e.g. https://tfhub.dev/google/nnlm-en-dim50/2.",
         ),
-        "sha256": attr.string(doc = "SHA-256 of the compressed archive (as in hubvendor.lock). Unpinned builds print it."),
+        "sha256": attr.string(doc = "SHA-256 of the compressed archive (as in hubvendor.lock). Unpinned builds print it; empty with a tree_digest (a Kaggle model locked from kagglehub's cache), the tree digest is the pin."),
         "integrity": attr.string(doc = "Subresource Integrity checksum of the archive, as an alternative to sha256."),
-        "tree_digest": attr.string(doc = "The lock's tree digest (sha256:...): extract with hubvendor's archive policy through $HUBVENDOR_PYTHON and check it. hub_lock() sets it."),
+        "tree_digest": attr.string(doc = "The lock's tree digest (sha256:...), checked after extraction. hub_lock() and `hubvendor bazel` set it."),
         "urls": attr.string_list(
             doc = "Archive URLs to try instead of the one derived from the handle (rarely needed: prefer a downloader config).",
         ),

@@ -99,6 +99,13 @@ def parse_toml(text):
         table[name] = value
     return struct(top = top, models = models, error = None)
 
+def _tree_only(raw):
+    """A Kaggle entry locked from kagglehub's cache: no archive (sha256 = "", size = 0), the tree digest pins it.
+
+    Keep in sync with `tree_only` in lockfile._parse_model.
+    """
+    return raw["sha256"] == "" and raw["size"] == 0 and raw["handle"].lower().startswith("kaggle://")
+
 def _check_model(raw, where):
     """The error for one [[model]] table, or None (the checks of lockfile._parse_model)."""
     for name in sorted(raw):
@@ -112,7 +119,7 @@ def _check_model(raw, where):
             return "%s: %s = %r; expected a string" % (where, name, raw[name])
     if type(raw["size"]) != "int" or raw["size"] < 0:
         return "%s: size = %r; expected a non-negative integer" % (where, raw["size"])
-    if len(raw["sha256"]) != 64 or [c for c in raw["sha256"].elems() if c not in _HEX]:
+    if not _tree_only(raw) and (len(raw["sha256"]) != 64 or [c for c in raw["sha256"].elems() if c not in _HEX]):
         return "%s: sha256 = %r; expected 64 lowercase hex digits" % (where, raw["sha256"])
     digest = raw["tree_digest"]
     if not digest.startswith("sha256:") or len(digest) != 71 or [c for c in digest[7:].elems() if c not in _HEX]:
@@ -122,8 +129,10 @@ def _check_model(raw, where):
 def parse_lock(text, where):
     """struct(models, error): the lock's http(s) and Kaggle entries (gs:// and paths are not Bazel's).
 
-    Each model is struct(handle, key, sha256, size, tree_digest, url). `where` (the lock's label)
-    starts every error, followed by the entry: `//:hubvendor.lock: model[1] ("https://..."): ...`.
+    Each model is struct(handle, key, sha256, size, tree_digest, url); sha256 is "" for a Kaggle entry
+    pinned by its tree digest alone (hub_model() then downloads it unpinned and checks the tree).
+    `where` (the lock's label) starts every error, followed by the entry:
+    `//:hubvendor.lock: model[1] ("https://..."): ...`.
     """
     toml = parse_toml(text)
     if toml.error:

@@ -33,6 +33,7 @@ _FILES = {
     "//:hubvendor.lock": _LOCK,
     "@other//:hubvendor.lock": _LOCK.replace(_SHA, "e" * 64),
     "//:malformed.lock": _LOCK.replace("size = 10", "size = x"),
+    "//:tree_only.lock": _LOCK.replace("sha256 = \"%s\"\nsize = 10" % ("c" * 64), "sha256 = \"\"\nsize = 0"),
 }
 
 def _read(label):
@@ -78,4 +79,8 @@ def check_extension():
         problems.append("extension: a hub.model() equal to a locked model must keep the lock's tree digest")
     if not shared.reproducible or collect_models(_ctx([_module("app", [_model(_HALF)])])).reproducible:
         problems.append("extension: reproducible must be True exactly when every model is pinned")
-    return problems, len(cases) + 2
+    tree_only = collect_models(_ctx([_module("app", locks = ["//:tree_only.lock"])]))
+    kaggle = tree_only.repositories["kaggle_keras_bert_keras_bert_base_en_2"] if not tree_only.error else None
+    if not kaggle or kaggle.sha256 != "" or kaggle.tree_digest != "sha256:" + "d" * 64 or not tree_only.reproducible:
+        problems.append("extension: a Kaggle entry locked from kagglehub's cache must be declared, pinned by its tree digest (got %r)" % (tree_only.error or kaggle))
+    return problems, len(cases) + 3

@@ -4,13 +4,15 @@ load("//bazel/private:lock.bzl", "parse_lock")
 
 _SHA = "a" * 64
 _DIGEST = "sha256:" + "b" * 64
+_KAGGLE = "kaggle://keras/bert/keras/bert_base_en/2"
 
-def _entry(handle, key = None, sha256 = _SHA, extra = ""):
-    return "\n[[model]]\nhandle = \"%s\"\nkey = \"%s\"\nurl = \"%s?tf-hub-format=compressed\"\nsha256 = \"%s\"\nsize = 4128\ntree_digest = \"%s\"\n%s" % (
+def _entry(handle, key = None, sha256 = _SHA, size = 4128, extra = ""):
+    return "\n[[model]]\nhandle = \"%s\"\nkey = \"%s\"\nurl = \"%s?tf-hub-format=compressed\"\nsha256 = \"%s\"\nsize = %d\ntree_digest = \"%s\"\n%s" % (
         handle,
         key or handle,
         handle,
         sha256,
+        size,
         _DIGEST,
         extra,
     )
@@ -34,6 +36,10 @@ CASES = [
     ("duplicate", _HEAD + _entry("https://tfhub.dev/a/b/1") + _entry("https://tfhub.dev/a/b/1/", key = "https://tfhub.dev/a/b/1"), None, "model[1]: duplicate entry"),
     ("unterminated", _HEAD + "[[model]]\nhandle = \"https://tfhub.dev/a/b/1\n", None, "line 4: unterminated string"),
     ("not a value", _HEAD + "[[model]]\nsize = true\n", None, "line 4: expected a string or an integer"),
+    # A Kaggle entry locked from kagglehub's cache pins no archive (lockfile.py accepts it): only Kaggle, only size 0.
+    ("Kaggle entry pinned by its tree digest alone", _HEAD + _entry(_KAGGLE, sha256 = "", size = 0), ["kaggle_keras_bert_keras_bert_base_en_2"], None),
+    ("tree-digest-only tfhub.dev entry", _HEAD + _entry("https://tfhub.dev/a/b/1", sha256 = "", size = 0), None, "model[0] (\"https://tfhub.dev/a/b/1\"): sha256 = \"\"; expected 64 lowercase hex digits"),
+    ("tree-digest-only Kaggle entry with a size", _HEAD + _entry(_KAGGLE, sha256 = "", size = 10), None, "sha256 = \"\"; expected 64 lowercase hex digits"),
     ("size type", _HEAD + _entry("https://tfhub.dev/a/b/1").replace("size = 4128", "size = \"4128\""), None, "size = \"4128\"; expected a non-negative integer"),
 ]
 

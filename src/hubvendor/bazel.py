@@ -25,10 +25,12 @@ LOAD_LINE = 'load("@hubvendor//bazel:defs.bzl", "hub_model")'
 
 @dataclass(frozen=True)
 class Pin:
-    """What a ``hub_model()`` stanza needs: the handle as declared and its archive's sha256."""
+    """What a ``hub_model()`` stanza needs: the handle as declared, its archive's sha256 and the lock's
+    tree digest (with it, hub_model() checks the extracted tree as hub_lock() does)."""
 
     handle: str
     sha256: str
+    tree_digest: str
 
 
 def repository_name(handle: str) -> str:
@@ -76,13 +78,15 @@ def stanzas(pins: Iterable[Pin], *, source: str = "hubvendor.lock") -> str:
             f"    name = {json.dumps(name)},",
             f"    handle = {json.dumps(pin.handle)},",
             f"    sha256 = {json.dumps(pin.sha256)},",
+            f"    tree_digest = {json.dumps(pin.tree_digest)},",
             ")",
         ]
     return "\n".join(lines) + "\n"
 
 
 _HUB_MODEL_CALL = re.compile(r"\bhub_model\s*\((.*?)\)", re.S)
-_STRING_ARGUMENT = re.compile(r"\b(name|handle|sha256)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
+_STRING_ARGUMENT = re.compile(r"\b(name|handle|sha256|tree_digest)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
+_PINNED_BY = ("sha256", "tree_digest")
 
 
 def check(workspace_text: str, pins: Iterable[Pin], *, workspace: str = "WORKSPACE",
@@ -91,12 +95,7 @@ def check(workspace_text: str, pins: Iterable[Pin], *, workspace: str = "WORKSPA
 
     A WORKSPACE that reads the lock with ``hub_lock()`` (and declares no stanzas) cannot drift: no lines.
     """
-    declared: dict[str, dict[str, str]] = {}
-    for call in _HUB_MODEL_CALL.finditer(workspace_text):
-        arguments = {m.group(1): m.group(2) if m.group(2) is not None else m.group(3)
-                     for m in _STRING_ARGUMENT.finditer(call.group(1))}
-        if "handle" in arguments:
-            declared[parse(arguments["handle"]).key] = arguments
+    declared = _declared_stanzas(workspace_text)
     problems = []
     locked = {}
     for pin in pins:
@@ -108,11 +107,12 @@ def check(workspace_text: str, pins: Iterable[Pin], *, workspace: str = "WORKSPA
         if stanza is None:
             if declared or "hub_lock(" not in workspace_text:
                 problems.append(f"{workspace}: no hub_model() for {pin.handle!r}, which {source} pins")
-        elif stanza.get("sha256") != pin.sha256:
-            problems.append(
-                f"{workspace}: hub_model(name = {stanza.get('name')!r}) pins {pin.handle!r} to sha256 "
-                f"{stanza.get('sha256')!r}, {source} to {pin.sha256!r}"
-            )
+            continue
+        problems += [
+            f"{workspace}: hub_model(name = {stanza.get('name')!r}) pins {pin.handle!r} to {field} "
+            f"{stanza.get(field, '')!r}, {source} to {getattr(pin, field)!r}"
+            for field in _PINNED_BY if stanza.get(field, "") != getattr(pin, field)
+        ]
     for key, stanza in sorted(declared.items()):
         if key not in locked:
             problems.append(f"{workspace}: hub_model(name = {stanza.get('name')!r}) declares {stanza['handle']!r}, "
@@ -120,13 +120,24 @@ def check(workspace_text: str, pins: Iterable[Pin], *, workspace: str = "WORKSPA
     return problems
 
 
-def extract_checked(archive_path: str, dest: str, *, handle: str, tree_digest: str) -> None:
+def _declared_stanzas(workspace_text: str) -> dict[str, dict[str, str]]:
+    """Normalised handle -> the string arguments of each ``hub_model()`` call in ``workspace_text``."""
+    declared = {}
+    for call in _HUB_MODEL_CALL.finditer(workspace_text):
+        arguments = {m.group(1): m.group(2) if m.group(2) is not None else m.group(3)
+                     for m in _STRING_ARGUMENT.finditer(call.group(1))}
+        if "handle" in arguments:
+            declared[parse(arguments["handle"]).key] = arguments
+    return declared
+
+
+def extract_checked(archive_path: str, dest: str, *, handle: str, tree_digest: str | None = None) -> None:
     """Extract ``archive_path`` into the new dir ``dest`` under pip builds' archive policy (links,
-    devices, traversal, case collisions refused, naming the member) and check its tree digest."""
+    devices, traversal, case collisions refused, naming the member); check ``tree_digest`` if given."""
     os.mkdir(dest)
     try:
         extracted = archive.extract_file(archive_path, dest, name=handle)
-        if extracted.tree_digest != tree_digest:
+        if tree_digest is not None and extracted.tree_digest != tree_digest:
             raise IntegrityError(
                 f"handle {handle!r}: the extracted tree has digest {extracted.tree_digest}, "
                 f"the lock says {tree_digest} (the lock or the archive was changed)"
@@ -137,14 +148,18 @@ def extract_checked(archive_path: str, dest: str, *, handle: str, tree_digest: s
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m hubvendor.bazel extract ARCHIVE DEST --handle H --tree-digest D``: one line on error."""
+    """``python -m hubvendor.bazel extract ARCHIVE DEST --handle H [--tree-digest D]``: one line on error.
+
+    Keep in sync with ``_extract`` in bazel/private/hub_model.bzl (the arguments, and the ``hubvendor: ``
+    prefix it tells hubvendor's own errors by).
+    """
     parser = argparse.ArgumentParser(prog="python -m hubvendor.bazel")
     commands = parser.add_subparsers(dest="command", required=True)
     extract = commands.add_parser("extract", help="extract a hub_model() archive with the archive policy")
     extract.add_argument("archive")
     extract.add_argument("dest")
     extract.add_argument("--handle", required=True)
-    extract.add_argument("--tree-digest", required=True)
+    extract.add_argument("--tree-digest", help="the lock's sha256:<hex>; without it the tree is not checked")
     args = parser.parse_args(argv)
     try:
         extract_checked(args.archive, args.dest, handle=args.handle, tree_digest=args.tree_digest)

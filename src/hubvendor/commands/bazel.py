@@ -35,9 +35,10 @@ def run(args: argparse.Namespace) -> int:
         if not model.archive_pinned:
             raise ConfigError(f"{args.lock}: {model.handle} was locked from kagglehub's cache and pins no archive "
                               f"sha256, which hub_model() needs; run `hubvendor lock --upgrade {model.handle}`")
+    pins = [Pin(m.handle, m.sha256, m.tree_digest) for m in lock.models]
     if args.check:
-        return _check(args, [Pin(m.handle, m.sha256) for m in lock.models])
-    text = stanzas((Pin(m.handle, m.sha256) for m in lock.models), source=os.path.basename(args.lock))
+        return _check(args, pins)
+    text = stanzas(pins, source=os.path.basename(args.lock))
     if not args.output:
         sys.stdout.write(text)
         return 0
