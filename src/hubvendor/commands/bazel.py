@@ -31,10 +31,6 @@ def run(args: argparse.Namespace) -> int:
     from ..bazel import Pin, stanzas
 
     lock = lockfile.load(args.lock)
-    for model in lock.models:
-        if not model.archive_pinned:
-            raise ConfigError(f"{args.lock}: {model.handle} was locked from kagglehub's cache and pins no archive "
-                              f"sha256, which hub_model() needs; run `hubvendor lock --upgrade {model.handle}`")
     pins = [Pin(m.handle, m.sha256, m.tree_digest) for m in lock.models]
     if args.check:
         return _check(args, pins)
