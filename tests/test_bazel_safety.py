@@ -41,6 +41,8 @@ from hubvendor import lockfile
 
 TRAVERSAL = "https://tfhub.dev/evil/traversal/1"
 ABSOLUTE = "https://tfhub.dev/evil/absolute/1"
+SPACED = "https://tfhub.dev/odd/spaced/1"
+TFJS = "https://tfhub.dev/odd/tfjs/1"
 KAGGLE = "kaggle://test/half_plus_two/tensorflow2/default/1"
 KAGGLE_REPOSITORY = "kaggle_test_half_plus_two_tensorflow2_default_1"
 KAGGLE_DOWNLOAD = "www.kaggle.com/api/v1/models/test/half_plus_two/tensorflow2/default/1/download"
@@ -83,9 +85,16 @@ def test_hub_model_without_tree_digest_refuses_members_escaping_the_repository(b
     escaped = tmp_path / "escaped_traversal.txt"
     absolute = tmp_path / "escaped_absolute.txt"
     with_member(models / "evil" / "absolute" / "1.tar.gz", str(absolute))
+    with_member(models / "odd" / "spaced" / "1.tar.gz", "assets/my vocab.txt")
+    (models / "odd" / "tfjs").mkdir(parents=True)
+    with tarfile.open(models / "odd" / "tfjs" / "1.tar.gz", "w:gz") as tfjs:  # a TF.js model: no saved_model.pb
+        info = tarfile.TarInfo("model.json")
+        info.size = 2
+        tfjs.addfile(info, io.BytesIO(b"{}"))
     workspace = WORKSPACE_HEAD.format(name="safety", repo=str(REPO)) + "".join(
         f'\nhub_model(name = "{name}", handle = "{handle}")\n'
-        for name, handle in (("clean", HALF_PLUS_TWO), ("traversal", TRAVERSAL), ("absolute", ABSOLUTE))
+        for name, handle in (("clean", HALF_PLUS_TWO), ("traversal", TRAVERSAL), ("absolute", ABSOLUTE),
+                             ("spaced", SPACED), ("tfjs", TFJS))
     )
     with HubServer(models) as server:
         config = write_mirror_config(tmp_path / "downloader.cfg", server.url)
@@ -118,6 +127,14 @@ def test_hub_model_without_tree_digest_refuses_members_escaping_the_repository(b
                 f"archive member {str(absolute)!r}: absolute path"
             )
             assert not absolute.exists()
+
+            result = ws.run("build", "@spaced//:model")  # pip builds take it; Bazel's runfiles would not
+            assert result.returncode != 0
+            assert fail_line(result.stderr) == (
+                f'hub_model(name = "spaced", handle = "{SPACED}"): hubvendor: handle {SPACED!r}: member '
+                "'assets/my vocab.txt': Bazel cannot carry this file name (no spaces, ':', '\\' or '`' in runfiles "
+                "and labels); vendor this model with pip instead")
+            ws.ok("build", "@tfjs//:model")  # what tensorflow_hub takes, Bazel takes
 
             no_hubvendor = python_without_hubvendor(tmp_path / "python-without-hubvendor")
             result = ws.run("build", "@clean//:model", f"--repo_env=HUBVENDOR_PYTHON={no_hubvendor}")

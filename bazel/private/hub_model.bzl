@@ -107,14 +107,10 @@ def _extract(rctx, python):
         _fail(rctx, last)
     _fail(rctx, "%s cannot run hubvendor's archive extractor (%s): %s" % (python, last, _SET_PYTHON))
 
-def _check_model_dir(rctx, parsed, url):
-    """Fails unless model/ holds a model: anything for Kaggle, a SavedModel at the top for TF Hub."""
-    model = rctx.path(_MODEL_DIR)
-    if parsed.kind == "kaggle":
-        if not model.readdir():
-            _fail(rctx, "the archive from %s is empty" % url)
-    elif not model.get_child("saved_model.pb").exists and not model.get_child("saved_model.pbtxt").exists:
-        _fail(rctx, "the archive from %s holds no saved_model.pb or saved_model.pbtxt at its top level" % url)
+def _check_model_dir(rctx, url):
+    """Fails when model/ is empty; anything else tensorflow_hub and pip builds take (not only SavedModels)."""
+    if not rctx.path(_MODEL_DIR).readdir():
+        _fail(rctx, "the archive from %s is empty" % url)
 
 def _write_repository(rctx, parsed, url, sha256):
     rctx.file("WORKSPACE", "workspace(name = %r)\n" % rctx.name)
@@ -149,7 +145,7 @@ def _hub_model_impl(rctx):
     python = _interpreter(rctx)
     sha256 = _download(rctx, urls, parsed.key)
     _extract(rctx, python)
-    _check_model_dir(rctx, parsed, urls[0])
+    _check_model_dir(rctx, urls[0])
     _write_repository(rctx, parsed, urls[0], sha256)
     return _reproducibility(rctx, sha256)
 

@@ -87,6 +87,7 @@ def stanzas(pins: Iterable[Pin], *, source: str = "hubvendor.lock") -> str:
 _HUB_MODEL_CALL = re.compile(r"\bhub_model\s*\((.*?)\)", re.S)
 _STRING_ARGUMENT = re.compile(r"\b(name|handle|sha256|tree_digest)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
 _PINNED_BY = ("sha256", "tree_digest")
+_BAZEL_UNSAFE = frozenset(" :\\`")  # besides control characters: what Bazel 4's runfiles and labels refuse
 
 
 def check(workspace_text: str, pins: Iterable[Pin], *, workspace: str = "WORKSPACE",
@@ -137,6 +138,7 @@ def extract_checked(archive_path: str, dest: str, *, handle: str, tree_digest: s
     os.mkdir(dest)
     try:
         extracted = archive.extract_file(archive_path, dest, name=handle)
+        _check_bazel_names(dest, handle)
         if tree_digest is not None and extracted.tree_digest != tree_digest:
             raise IntegrityError(
                 f"handle {handle!r}: the extracted tree has digest {extracted.tree_digest}, "
@@ -145,6 +147,18 @@ def extract_checked(archive_path: str, dest: str, *, handle: str, tree_digest: s
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)  # nothing half-extracted is left for the repository
         raise
+
+
+def _check_bazel_names(tree: str, handle: str) -> None:
+    """ConfigError naming the first file name Bazel cannot carry (runfiles refuse spaces, labels ``:``,
+    ``\\`` and backquotes); pip builds and tensorflow_hub take them, so it is checked here only."""
+    for parent, dirs, files in os.walk(tree):
+        dirs.sort()
+        for name in sorted(dirs + files):
+            if any(c in _BAZEL_UNSAFE or ord(c) < 32 or ord(c) == 127 for c in name):
+                member = os.path.relpath(os.path.join(parent, name), tree).replace(os.sep, "/")
+                raise ConfigError(f"handle {handle!r}: member {member!r}: Bazel cannot carry this file name (no spaces, "
+                                  "':', '\\' or '`' in runfiles and labels); vendor this model with pip instead")
 
 
 def main(argv: list[str] | None = None) -> int:
