@@ -115,8 +115,9 @@ def run(ctx: Context, model: data.Model) -> Result:
     return Result(
         tables=[Table(f"Bazel fetch of {model.name} ({mb:.0f} MB), repository cache disabled", http.name, contenders,
                       note="All through the same downloader config to the loopback mirror; the Bazel server was warm. "
-                           "The hub_lock row downloads with Bazel and extracts with hubvendor's archive policy "
-                           "(links, devices, traversal, case collisions refused) and tree-digest check.")],
+                           "Both hubvendor rows download with Bazel and extract with hubvendor's archive policy "
+                           "(links, devices, traversal, case collisions refused); the hub_lock row also checks "
+                           "the tree digest.")],
         targets=[
             Target("6", f"Bazel: hub_model / http_archive fetch of {model.name}", hub.median / http.median, 1.1),
             Target("6b", f"Bazel: hub_lock (tree-digest check) / http_archive fetch of {model.name}",
