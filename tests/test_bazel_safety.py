@@ -94,7 +94,7 @@ def test_hub_model_without_tree_digest_refuses_members_escaping_the_repository(b
     workspace = WORKSPACE_HEAD.format(name="safety", repo=str(REPO)) + "".join(
         f'\nhub_model(name = "{name}", handle = "{handle}")\n'
         for name, handle in (("clean", HALF_PLUS_TWO), ("traversal", TRAVERSAL), ("absolute", ABSOLUTE),
-                             ("spaced", SPACED), ("tfjs", TFJS))
+                             ("spaced", SPACED), ("tfjs", TFJS), ("gcs", "gs://bucket/model.tar.gz"))
     )
     with HubServer(models) as server:
         config = write_mirror_config(tmp_path / "downloader.cfg", server.url)
@@ -135,6 +135,13 @@ def test_hub_model_without_tree_digest_refuses_members_escaping_the_repository(b
                 "'assets/my vocab.txt': Bazel cannot carry this file name (no spaces, ':', '\\' or '`' in runfiles "
                 "and labels); vendor this model with pip instead")
             ws.ok("build", "@tfjs//:model")  # what tensorflow_hub takes, Bazel takes
+
+            result = ws.run("build", "@gcs//:model")
+            assert result.returncode != 0
+            assert fail_line(result.stderr) == (
+                'hub_model(name = "gcs"): handle "gs://bucket/model.tar.gz": Bazel fetches http(s) and kaggle:// '
+                "handles only; vendor a local path or gs:// model another way (`hubvendor vendor -o DIR`, then "
+                "HUBVENDOR_PATH)")
 
             no_hubvendor = python_without_hubvendor(tmp_path / "python-without-hubvendor")
             result = ws.run("build", "@clean//:model", f"--repo_env=HUBVENDOR_PYTHON={no_hubvendor}")

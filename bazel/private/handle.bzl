@@ -249,7 +249,7 @@ def parse_handle(handle):
         return _kaggle(handle, rest.split("/"))
     if sep and scheme not in ("gs", "file"):
         return _error(handle, "unsupported scheme %r; %s" % (handle.partition("://")[0], _EXPECTED))
-    return _error(handle, "Bazel fetches http(s) and kaggle:// handles only (local paths and gs:// are not fetched by Bazel); " + _EXPECTED)
+    return _error(handle, "Bazel fetches http(s) and kaggle:// handles only; vendor a local path or gs:// model another way (`hubvendor vendor -o DIR`, then HUBVENDOR_PATH)")
 
 def _checked(handle):
     parsed = parse_handle(handle)
