@@ -232,3 +232,29 @@ def test_extract_without_tree_digest_applies_the_archive_policy(tmp_path: Path) 
     assert refused.stderr == (f"hubvendor: {TRAVERSAL}: archive member '../outside.txt': "
                               "'..' in path (escapes the extraction directory)\n")
     assert not (tmp_path / "dest" / "model").exists() and not (tmp_path / "dest" / "outside.txt").exists()
+
+
+@pytest.mark.bazel
+@requires_bazel
+def test_hub_lock_names_colliding_repositories_and_a_way_out(bazel_session, tmp_path: Path) -> None:
+    """Two locked handles with one repository name: hub_lock() cannot rename them, so it says what can."""
+    entry = locked(HALF_PLUS_TWO, tmp_path)
+    dashed, underscored = "https://tfhub.dev/test/half-plus-two/1", "https://tfhub.dev/test/half_plus_two/1"
+    ws = Workspace(
+        tmp_path / "ws",
+        make_bazelrc(bazel_session, repository_cache=tmp_path / "cache", downloader_config=tmp_path / "none.cfg"),
+        {"WORKSPACE": LOCK_WORKSPACE.format(repo=str(REPO)), "BUILD.bazel": ""},
+    )
+    (tmp_path / "none.cfg").write_text("block *\n")
+    lockfile.write(ws.root / "hubvendor.lock", lockfile.Lock([
+        replace(entry, handle=handle, key=handle, url=handle + "?tf-hub-format=compressed")
+        for handle in (dashed, underscored)]))
+    try:
+        result = ws.run("build", "@hub_lock//:models.bzl")
+    finally:
+        ws.shutdown()
+    assert result.returncode != 0
+    assert fail_line(result.stderr) == (
+        f'//:hubvendor.lock: handles "{dashed}" and "{underscored}" both map to repository name '
+        '"tfhub_test_half_plus_two_1"; hub_lock() cannot rename them: declare these models with '
+        "hub_model(name = ...) by hand, with their pins from the lock")

@@ -29,7 +29,7 @@ def lock_repositories(models, where):
     for model in models:
         other = by_name.get(model.name)
         if other:
-            fail("%s: handles %r and %r both map to repository name %r; declare one of them with hub_model(name = ...) by hand" % (where, other.handle, model.handle, model.name))
+            fail("%s: handles %r and %r both map to repository name %r; hub_lock() cannot rename them: declare these models with hub_model(name = ...) by hand, with their pins from the lock" % (where, other.handle, model.handle, model.name))
         by_name[model.name] = model
     return by_name
 

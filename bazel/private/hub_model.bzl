@@ -178,5 +178,5 @@ runfiles, plus a hubvendor manifest so that a py_binary depending on it resolves
             doc = "Archive URLs to try instead of the one derived from the handle (rarely needed: prefer a downloader config).",
         ),
     },
-    environ = ["HUBVENDOR_PYTHON"],
+    environ = ["HUBVENDOR_PYTHON", "HUBVENDOR_MAX_MEMBERS", "HUBVENDOR_MAX_UNPACKED_SIZE"],  # the extractor's settings
 )
