@@ -125,6 +125,19 @@ def test_download_follows_the_redirect_to_signed_storage(kaggle, no_credentials)
     ]
 
 
+def test_a_403_from_signed_storage_is_not_called_a_credentials_problem(kaggle, no_credentials, monkeypatch):
+    """Kaggle's API answered (a redirect), the signed storage URL refused: the line says so, not "credentials"."""
+    signatures = iter(range(10**6))
+    monkeypatch.setattr(kaggle, "_sign", lambda path, expires: str(next(signatures)))  # no signature ever matches
+    monkeypatch.setenv("HUBVENDOR_RETRIES", "0")
+    ref = ModelRef.from_key("kaggle://google/nnlm/tensorflow2/en-dim50/2")
+    with pytest.raises(FetchError) as caught:
+        api.open_download(ref, name="kaggle://google/nnlm/tensorflow2/en-dim50/2")
+    message = str(caught.value)
+    assert "HTTP 403" in message and "signed storage URL that expired or was revoked" in message, message
+    assert "credentials" not in message and "Signature=" not in message and "\n" not in message
+
+
 def test_offline_switch_stops_api_calls(kaggle, no_credentials, monkeypatch):
     monkeypatch.setenv("HUBVENDOR_OFFLINE", "1")
     with pytest.raises(OfflineError):

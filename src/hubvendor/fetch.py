@@ -246,10 +246,13 @@ class Download:
                 )
             if response.status_code not in (200, 206):
                 response.close()
-                withheld = self._withheld and response.status_code in (401, 403)  # name the URL they were withheld from
+                refused = response.status_code in (401, 403)
+                withheld = self._withheld and refused  # name the URL they were withheld from
+                why = httpinfo.CREDENTIALS_WITHHELD if withheld else (
+                    httpinfo.REFUSED_AFTER_REDIRECT if refused and response.history else "")
                 raise CandidateFailed(
                     f"{display_url(self.source if withheld else response.url)}: HTTP {response.status_code} "
-                    f"{response.reason}" + (f"; {httpinfo.CREDENTIALS_WITHHELD}" if withheld else ""),
+                    f"{response.reason}" + (f"; {why}" if why else ""),
                     fallback=response.status_code >= 500,
                 )
             retry = self._accept(response, asked)

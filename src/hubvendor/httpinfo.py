@@ -22,6 +22,9 @@ _GCS_LOCATION = re.compile(r"^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/[^\s/]+)*
 _SAFE_QUERY = frozenset({("tf-hub-format", "compressed"), ("tf-hub-format", "uncompressed")})
 # what a 401/403 adds when its request went without credentials by may_carry_credentials (kaggle.api looks for it)
 CREDENTIALS_WITHHELD = "the credentials were withheld because the URL is plain http (sent only over https or to this machine)"
+# what a 401/403 adds when it came from where a redirect led (signed storage), not from the URL asked (kaggle.api too)
+REFUSED_AFTER_REDIRECT = ("refused where the server's redirect led (a signed storage URL that expired or was revoked; "
+                          "a new run asks for a new one)")
 
 
 def content_range(value: str | None) -> tuple[int, int, int | None] | None:

@@ -59,6 +59,6 @@ def _open(url: str, name: str):
         return fetch.open_download(url, name=name, headers=credential.headers if credential else None)
     except FetchError as exc:
         status = _AUTH_STATUS.search(str(exc))
-        if status and httpinfo.CREDENTIALS_WITHHELD not in str(exc):  # withheld from plain http: fetch says so
+        if status and not any(why in str(exc) for why in (httpinfo.CREDENTIALS_WITHHELD, httpinfo.REFUSED_AFTER_REDIRECT)):
             raise FetchError(credentials.auth_failure(name, int(status.group(1)), credential)) from None
         raise
