@@ -156,6 +156,10 @@ def test_401_without_credentials_says_none_were_found(tmp_path, monkeypatch, no_
     message = str(caught.value)
     assert message.startswith("kaggle://acme/private/keras/v1: Kaggle answered 401 Unauthorized and no Kaggle credentials")
     assert "KAGGLE_USERNAME" in message and "\n" not in message
+    monkeypatch.setenv("KAGGLE_USERNAME", "someone")  # half of a pair is no credential, and the line says which half
+    assert credentials.auth_failure("h", 401, credentials.find()).startswith(
+        "h: Kaggle answered 401 Unauthorized and KAGGLE_USERNAME is set without KAGGLE_KEY, and no other Kaggle "
+        "credentials were found")
 
 
 def test_401_names_the_credential_source_never_its_value(tmp_path, monkeypatch, no_credentials, capfd):

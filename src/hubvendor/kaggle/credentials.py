@@ -43,7 +43,10 @@ def auth_failure(name: str, status: int, credential: Credential | None) -> str:
     """The one line for a 401/403: which credential was tried (its source, never its value) and what to do."""
     answer = "401 Unauthorized" if status == 401 else "403 Forbidden"
     if credential is None:
-        return (f"{name}: Kaggle answered {answer} and no Kaggle credentials were found ({KNOWN_SOURCES}); "
+        half = [var for var in (USERNAME_VAR, KEY_VAR) if os.environ.get(var)]
+        found = (f"{half[0]} is set without {KEY_VAR if half[0] == USERNAME_VAR else USERNAME_VAR}, and no other "
+                 "Kaggle credentials were found") if len(half) == 1 else "no Kaggle credentials were found"
+        return (f"{name}: Kaggle answered {answer} and {found} ({KNOWN_SOURCES}); "
                 "set KAGGLE_USERNAME and KAGGLE_KEY (kaggle.com > Settings > API) for private or gated models")
     advice = ("check that they are current (kaggle.com > Settings > API)" if status == 401 else
               "check that this account may download the model and has accepted its terms on its Kaggle page")
