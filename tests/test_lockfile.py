@@ -12,6 +12,7 @@ from support.commands import hubvendor
 
 from hubvendor import lockfile
 from hubvendor.errors import ConfigError
+from hubvendor.handle import parse
 from hubvendor.lockfile import Lock, LockedModel
 
 SHA = "a" * 64
@@ -19,7 +20,7 @@ TREE = "sha256:" + "b" * 64
 
 
 def entry(handle: str, key: str | None = None, **overrides) -> LockedModel:
-    fields = dict(handle=handle, key=key or handle, url=handle + "?tf-hub-format=compressed",
+    fields = dict(handle=handle, key=key or handle, url=parse(handle).compressed_url(),
                   sha256=SHA, size=123, tree_digest=TREE)
     fields.update(overrides)
     return LockedModel(**fields)
@@ -72,9 +73,25 @@ def test_invalid(tmp_path, text, message):
 def test_duplicate_keys(tmp_path):
     path = tmp_path / "hubvendor.lock"
     body = lockfile.dumps(Lock([entry("https://tfhub.dev/a/b/1")])).split("\n", 2)[2]
-    path.write_text("version = 1\n" + body + body.replace("tfhub.dev/a/b/1\"\nkey", "TFHUB.dev/a/b/1\"\nkey", 1))
+    other = body.replace('handle = "https://tfhub.dev', 'handle = "https://TFHUB.dev').replace(
+        'url = "https://tfhub.dev', 'url = "https://TFHUB.dev')
+    path.write_text("version = 1\n" + body + other)
     with pytest.raises(ConfigError, match="duplicate entry"):
         lockfile.load(path)
+
+
+def test_an_edited_url_is_refused_naming_the_entry(tmp_path):
+    """The url field is the handle's archive URL: an edit that changes it (a review would take it for a
+    change of source) fails the load instead of being ignored."""
+    path = tmp_path / "hubvendor.lock"
+    lockfile.write(path, Lock([entry("https://tfhub.dev/a/b/1")]))
+    path.write_text(path.read_text().replace("https://tfhub.dev/a/b/1?tf-hub-format=compressed", "https://evil.example/x.tar.gz"))
+    with pytest.raises(ConfigError) as caught:
+        lockfile.load(path)
+    assert str(caught.value) == (
+        f"{path}: model[0] ('https://tfhub.dev/a/b/1'): url = 'https://evil.example/x.tar.gz' is not the handle's "
+        "archive URL 'https://tfhub.dev/a/b/1?tf-hub-format=compressed' (the lock was edited: regenerate it with "
+        "`hubvendor lock`)")
 
 
 def test_missing_file(tmp_path):

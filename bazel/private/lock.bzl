@@ -157,6 +157,10 @@ def parse_lock(text, where):
             return struct(models = None, error = "%s: %s" % (entry, parsed.error))
         if parsed.key != raw["key"]:
             return struct(models = None, error = "%s: key = %r does not match handle %r (expected %r)" % (entry, raw["key"], handle, parsed.key))
+        if parsed.compressed_url == None:
+            return struct(models = None, error = "%s: a Kaggle handle without a version; locks pin versions (regenerate it with `hubvendor lock`)" % entry)
+        if raw["url"] != parsed.compressed_url:  # keep in sync with lockfile._parse_model
+            return struct(models = None, error = "%s: url = %r is not the handle's archive URL %r (the lock was edited: regenerate it with `hubvendor lock`)" % (entry, raw["url"], parsed.compressed_url))
         if parsed.key in seen:
             return struct(models = None, error = "%s: model[%d]: duplicate entry for %r" % (where, index, parsed.key))
         seen[parsed.key] = True

@@ -1,16 +1,17 @@
 """Starlark tests of bazel/private/lock.bzl (the hubvendor.lock reader hub_lock and the hub extension share)."""
 
+load("//bazel/private:handle.bzl", "parse_handle")
 load("//bazel/private:lock.bzl", "parse_lock")
 
 _SHA = "a" * 64
 _DIGEST = "sha256:" + "b" * 64
 _KAGGLE = "kaggle://keras/bert/keras/bert_base_en/2"
 
-def _entry(handle, key = None, sha256 = _SHA, size = 4128, extra = ""):
-    return "\n[[model]]\nhandle = \"%s\"\nkey = \"%s\"\nurl = \"%s?tf-hub-format=compressed\"\nsha256 = \"%s\"\nsize = %d\ntree_digest = \"%s\"\n%s" % (
+def _entry(handle, key = None, sha256 = _SHA, size = 4128, extra = "", url = None):
+    return "\n[[model]]\nhandle = \"%s\"\nkey = \"%s\"\nurl = \"%s\"\nsha256 = \"%s\"\nsize = %d\ntree_digest = \"%s\"\n%s" % (
         handle,
         key or handle,
-        handle,
+        url or parse_handle(handle).compressed_url or handle,  # the archive URL `hubvendor lock` records
         sha256,
         size,
         _DIGEST,
@@ -24,7 +25,7 @@ CASES = [
     ("two models, a gs:// one skipped", _HEAD + _entry("https://tfhub.dev/test/half_plus_two/1") + _entry("gs://bucket/m.tar.gz") +
                                          _entry("kaggle://keras/bert/Keras/bert_base_en/2", key = "kaggle://keras/bert/keras/bert_base_en/2"), ["tfhub_test_half_plus_two_1", "kaggle_keras_bert_keras_bert_base_en_2"], None),
     ("empty lock", _HEAD, [], None),
-    ("comments and literal strings", _HEAD + "\n[[model]]  # one\nhandle = 'https://tfhub.dev/a/b/1'\nkey = \"https:\\u002f/tfhub.dev/a/b/1\"\nurl = \"u\"\nsha256 = \"%s\" # pin\nsize = 1_000\ntree_digest = \"%s\"\n" % (_SHA, _DIGEST), ["tfhub_a_b_1"], None),
+    ("comments and literal strings", _HEAD + "\n[[model]]  # one\nhandle = 'https://tfhub.dev/a/b/1'\nkey = \"https:\\u002f/tfhub.dev/a/b/1\"\nurl = \"https://tfhub.dev/a/b/1?tf-hub-format=compressed\"\nsha256 = \"%s\" # pin\nsize = 1_000\ntree_digest = \"%s\"\n" % (_SHA, _DIGEST), ["tfhub_a_b_1"], None),
     ("wrong version", "version = 2\n", None, "//:hubvendor.lock: version = 2; expected version = 1"),
     ("unknown top key", _HEAD + "extra = 1\n", None, "unknown key \"extra\""),
     ("other table", _HEAD + "[tool]\n", None, "line 3: only [[model]] tables are expected"),
@@ -40,6 +41,7 @@ CASES = [
     ("Kaggle entry pinned by its tree digest alone", _HEAD + _entry(_KAGGLE, sha256 = "", size = 0), ["kaggle_keras_bert_keras_bert_base_en_2"], None),
     ("tree-digest-only tfhub.dev entry", _HEAD + _entry("https://tfhub.dev/a/b/1", sha256 = "", size = 0), None, "model[0] (\"https://tfhub.dev/a/b/1\"): sha256 = \"\"; expected 64 lowercase hex digits"),
     ("tree-digest-only Kaggle entry with a size", _HEAD + _entry(_KAGGLE, sha256 = "", size = 10), None, "sha256 = \"\"; expected 64 lowercase hex digits"),
+    ("edited url", _HEAD + _entry("https://tfhub.dev/a/b/1", url = "https://evil.example/x.tar.gz"), None, "model[0] (\"https://tfhub.dev/a/b/1\"): url = \"https://evil.example/x.tar.gz\" is not the handle's archive URL \"https://tfhub.dev/a/b/1?tf-hub-format=compressed\""),
     ("size type", _HEAD + _entry("https://tfhub.dev/a/b/1").replace("size = 4128", "size = \"4128\""), None, "size = \"4128\"; expected a non-negative integer"),
 ]
 

@@ -14,6 +14,8 @@ from pathlib import Path
 from . import atomicfile, tomlfile
 from .errors import ConfigError, InvalidHandleError
 from .handle import normalise
+from .handle import parse as parse_handle
+from .provenance import recorded_url
 
 FILENAME = "hubvendor.lock"
 VERSION = 1
@@ -124,11 +126,15 @@ def _parse_model(raw: object, where: str) -> LockedModel:
     if not _TREE_DIGEST.match(raw["tree_digest"]):
         raise ConfigError(f"{where}: tree_digest = {raw['tree_digest']!r}; expected sha256:<64 hex digits>")
     try:
-        key = normalise(raw["handle"])
+        handle = parse_handle(raw["handle"])
+        url = recorded_url(handle)  # a versionless Kaggle handle has none: locks pin versions
     except InvalidHandleError as exc:
         raise ConfigError(f"{where}: {exc}") from None
-    if key != raw["key"]:
-        raise ConfigError(f"{where}: key = {raw['key']!r} does not match handle {raw['handle']!r} (expected {key!r})")
+    if handle.key != raw["key"]:
+        raise ConfigError(f"{where}: key = {raw['key']!r} does not match handle {raw['handle']!r} (expected {handle.key!r})")
+    if raw["url"] != url:  # keep in sync with bazel/private/lock.bzl
+        raise ConfigError(f"{where}: url = {raw['url']!r} is not the handle's archive URL {url!r} "
+                          "(the lock was edited: regenerate it with `hubvendor lock`)")
     return LockedModel(**{name: raw[name] for name in _FIELDS})
 
 

@@ -149,11 +149,13 @@ _HEX = st.text(alphabet="0123456789abcdef", min_size=64, max_size=64)
 def locked_models(draw: st.DrawFn) -> lockfile.LockedModel:
     raw = draw(handle_strings())
     try:
-        key = handle.normalise(raw)
-    except HubVendorError:
-        raw, key = "https://tfhub.dev/google/model/1", "https://tfhub.dev/google/model/1"
-    return lockfile.LockedModel(raw, key, draw(st.text(max_size=20)), draw(_HEX), draw(st.integers(0, 2**63)),
-                                "sha256:" + draw(_HEX))
+        parsed = handle.parse(raw)
+        url = parsed.compressed_url()
+    except HubVendorError:  # not a handle, or a versionless Kaggle one (locks pin versions)
+        raw, parsed = "https://tfhub.dev/google/model/1", handle.parse("https://tfhub.dev/google/model/1")
+        url = parsed.compressed_url()
+    return lockfile.LockedModel(raw, parsed.key, url, draw(_HEX), draw(st.integers(0, 2**63)),
+                                "sha256:" + draw(_HEX))  # the url is the handle's archive URL, as the lock requires
 
 
 @FUZZ
