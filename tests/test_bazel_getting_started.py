@@ -39,3 +39,13 @@ def test_the_getting_started_block_runs_as_printed(bazel_session, docs_world: Pa
     assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
     assert result.stdout.strip().splitlines()[-1] == "(1, 50)", result.stdout[-3000:]
     assert (tmp_path / "myproject" / "hubvendor.lock").is_file()
+
+
+def test_the_readme_workspace_lines_are_those_the_getting_started_block_runs() -> None:
+    """README's Bazel block is an excerpt (hubvendor itself is fetched as docs/bazel.md says): each of its
+    lines is a line of the WORKSPACE the tested block writes, so what a reader copies from either has run."""
+    readme = docs_block(REPO / "README.md", "## Bazel")
+    workspace = docs_block(REPO / "docs" / "bazel.md", MARKER).split("cat > WORKSPACE <<'EOF'\n", 1)[1].split("\nEOF\n")[0]
+    ran = {line.split("#")[0].strip() for line in workspace.splitlines()}
+    copied = [line.split("#")[0].strip() for line in readme.splitlines() if line.split("#")[0].strip()]
+    assert copied and [line for line in copied if line not in ran] == []
