@@ -234,6 +234,32 @@ def test_extract_without_tree_digest_applies_the_archive_policy(tmp_path: Path) 
     assert not (tmp_path / "dest" / "model").exists() and not (tmp_path / "dest" / "outside.txt").exists()
 
 
+def test_extract_refuses_what_would_leave_files_out_of_runfiles(tmp_path: Path) -> None:
+    """A BUILD file in the model starts a package its glob stops at (files below it never reach runfiles);
+    an archive of directories alone holds no model: both fail naming the handle, and nothing is left."""
+    cases = {"variables/BUILD": "a BUILD file would cut the files below it out of the model's runfiles",
+             "BUILD.bazel": "a BUILD file would cut the files below it out of the model's runfiles"}
+    for member, cause in cases.items():
+        archive = with_member(tmp_path / f"{member.replace('/', '_')}.tar.gz", member)
+        refused = subprocess.run(
+            [sys.executable, "-m", "hubvendor.bazel", "extract", str(archive), str(tmp_path / "model"), "--handle",
+             SPACED], capture_output=True, text=True)
+        assert refused.returncode == 1 and refused.stderr == (
+            f"hubvendor: handle {SPACED!r}: member {member!r}: {cause}; vendor this model with pip instead\n")
+        assert not (tmp_path / "model").exists()
+    only_dirs = tmp_path / "only-dirs.tar.gz"
+    with tarfile.open(only_dirs, "w:gz") as out:
+        for name in ("a", "a/b"):
+            info = tarfile.TarInfo(name)
+            info.type = tarfile.DIRTYPE
+            out.addfile(info)
+    refused = subprocess.run(
+        [sys.executable, "-m", "hubvendor.bazel", "extract", str(only_dirs), str(tmp_path / "model"), "--handle", TFJS],
+        capture_output=True, text=True)
+    assert refused.returncode == 1 and refused.stderr == f"hubvendor: handle {TFJS!r}: the archive holds no file\n"
+    assert not (tmp_path / "model").exists()
+
+
 @pytest.mark.bazel
 @requires_bazel
 def test_hub_lock_names_colliding_repositories_and_a_way_out(bazel_session, tmp_path: Path) -> None:

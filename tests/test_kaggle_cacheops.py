@@ -309,6 +309,9 @@ def test_kagglehub_cache_oddities_give_one_line_or_are_skipped(world, tmp_path, 
     (tmp_path / "models").mkdir()  # KAGGLEHUB_CACHE set but empty: kagglehub uses the current directory
     empty = cli("cache", "dir", "--kagglehub", env={**env, "KAGGLEHUB_CACHE": ""}, cwd=tmp_path)
     assert empty.stdout.strip() == ""
+    refused = cli("cache", "prune", "--kagglehub", "--older-than", "0s", env={**env, "KAGGLEHUB_CACHE": ""},
+                  cwd=tmp_path, check=False)  # deleting: never in whatever the current directory is
+    assert refused.returncode == 1 and "KAGGLEHUB_CACHE is set but empty" in refused.stderr, refused.stderr
 
 
 def test_rm_tries_every_entry_and_reports_each(world, tmp_path):

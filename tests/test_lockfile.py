@@ -230,3 +230,27 @@ def test_every_stale_report_advises_a_command_that_fixes_it(tmp_path, model_root
         assert upgraded.returncode == 0 and upgraded.stdout.count("updated") == 2, upgraded.stderr
         assert cli("--project", str(proj), "--check", "--verify", env=env).returncode == 0
         assert cli("--project", str(proj), "--check", "--upgrade", env=env).returncode == 1
+
+
+def test_a_new_spelling_of_a_locked_handle_is_relocked_with_its_own_url(tmp_path, model_root, hub_env):
+    """`https://tfhub.dev/.../1` locked, then declared as `.../1/`: the entry is kept (one model) and written
+    with the new spelling's archive URL; the lock loads and `--check` passes (it used to refuse its own lock)."""
+    import shutil
+
+    from support.server import HubServer, write_mirror_config
+
+    root = tmp_path / "root"
+    shutil.copytree(model_root / "test" / "half_plus_two", root / "test" / "half_plus_two")
+    (tmp_path / "proj").mkdir()
+    proj = project(tmp_path / "proj", HALF)
+    with HubServer(root) as server:
+        env = dict(hub_env, HUBVENDOR_DOWNLOADER_CONFIG=str(write_mirror_config(tmp_path / "m.cfg", server.url)))
+        assert cli("--project", str(proj), env=env).returncode == 0
+        (before,) = lockfile.load(proj / "hubvendor.lock").models
+        project(proj, HALF + "/")
+        relocked = cli("--project", str(proj), env=env)
+        assert relocked.returncode == 0, relocked.stderr
+        assert cli("--project", str(proj), "--check", env=env).returncode == 0
+    (after,) = lockfile.load(proj / "hubvendor.lock").models
+    assert (after.handle, after.url) == (HALF + "/", HALF + "/?tf-hub-format=compressed")
+    assert (after.sha256, after.tree_digest) == (before.sha256, before.tree_digest)

@@ -88,6 +88,7 @@ _HUB_MODEL_CALL = re.compile(r"\bhub_model\s*\((.*?)\)", re.S)
 _STRING_ARGUMENT = re.compile(r"\b(name|handle|sha256|tree_digest)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
 _PINNED_BY = ("sha256", "tree_digest")
 _BAZEL_UNSAFE = frozenset(" :\\`")  # besides control characters: what Bazel 4's runfiles and labels refuse
+_BUILD_FILES = frozenset({"BUILD", "BUILD.bazel"})  # a package boundary inside the model repository
 
 
 def check(workspace_text: str, pins: Iterable[Pin], *, workspace: str = "WORKSPACE",
@@ -150,15 +151,24 @@ def extract_checked(archive_path: str, dest: str, *, handle: str, tree_digest: s
 
 
 def _check_bazel_names(tree: str, handle: str) -> None:
-    """ConfigError naming the first file name Bazel cannot carry (runfiles refuse spaces, labels ``:``,
-    ``\\`` and backquotes); pip builds and tensorflow_hub take them, so it is checked here only."""
+    """ConfigError naming the first member Bazel cannot carry: a name runfiles or labels refuse (spaces,
+    ``:``, ``\\``, backquotes), or a ``BUILD`` file, which would start a package that the model's
+    ``glob`` and so its runfiles stop at; also when there is no file at all. pip builds and tensorflow_hub
+    take all of these, so they are checked here only."""
+    found_file = False
     for parent, dirs, files in os.walk(tree):
         dirs.sort()
+        found_file = found_file or bool(files)
         for name in sorted(dirs + files):
+            member = os.path.relpath(os.path.join(parent, name), tree).replace(os.sep, "/")
             if any(c in _BAZEL_UNSAFE or ord(c) < 32 or ord(c) == 127 for c in name):
-                member = os.path.relpath(os.path.join(parent, name), tree).replace(os.sep, "/")
                 raise ConfigError(f"handle {handle!r}: member {member!r}: Bazel cannot carry this file name (no spaces, "
                                   "':', '\\' or '`' in runfiles and labels); vendor this model with pip instead")
+            if name in _BUILD_FILES and name in files:
+                raise ConfigError(f"handle {handle!r}: member {member!r}: a BUILD file would cut the files below it "
+                                  "out of the model's runfiles; vendor this model with pip instead")
+    if not found_file:
+        raise ConfigError(f"handle {handle!r}: the archive holds no file")
 
 
 def main(argv: list[str] | None = None) -> int:

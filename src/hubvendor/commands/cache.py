@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -97,6 +98,16 @@ def _kagglehub_root() -> str:
     from ..kaggle import kagglecache
 
     return kagglecache.root()
+
+
+def _refuse_an_implicit_kagglehub_root(action: str) -> None:
+    """``prune``/``rm --kagglehub`` delete: not in whatever directory this is when KAGGLEHUB_CACHE is empty."""
+    from ..errors import ConfigError
+    from ..kaggle import kagglecache
+
+    if os.environ.get(kagglecache.CACHE_VAR) == "":
+        raise ConfigError(f"cache {action} --kagglehub: {kagglecache.CACHE_VAR} is set but empty, which kagglehub reads "
+                          "as the current directory; set it to the cache's path to delete from it")
 
 
 def _cache():  # type: ignore[no-untyped-def]
@@ -253,6 +264,8 @@ def run_prune(args: argparse.Namespace) -> int:
         from ..cacheprune import PruneResult, prune_entries
         from ..kaggle import cacheentries
 
+        _refuse_an_implicit_kagglehub_root("prune")
+
         recent = settings.cache_keep_recent() if keep_recent is None else keep_recent
         swept = PruneResult(swept=cacheentries.sweep(dry_run=args.dry_run))
         result = prune_entries(cacheentries.scan({}), swept, keep_recent=recent, **limits,
@@ -281,6 +294,7 @@ def run_rm(args: argparse.Namespace) -> int:
     if args.kagglehub:
         from ..kaggle import cacheentries
 
+        _refuse_an_implicit_kagglehub_root("rm")
         entries, drop = cacheentries.select(args.handles, {}), cacheentries.remove
     else:
         entries, drop = select(cache, args.handles), lambda entry: remove(cache, entry)

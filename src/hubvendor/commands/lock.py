@@ -145,7 +145,8 @@ def relock(cfg: Config, old: Lock, *, upgrade: list[str] | None, jobs: int) -> L
             continue
         if entry and (not decl.sha256 or decl.sha256 == entry.sha256):
             handle = decl.handle if entry.key == key else entry.handle  # versionless: the pinned version
-            kept[key] = LockedModel(handle, entry.key, entry.url, entry.sha256, entry.size, entry.tree_digest)
+            url = recorded_url(parse(handle))  # the spelling may have changed since: its own archive URL
+            kept[key] = LockedModel(handle, entry.key, url, entry.sha256, entry.size, entry.tree_digest)
         else:
             to_fetch.append(decl)
     fresh = [declared[k] for k in sorted(upgrade_keys)]
