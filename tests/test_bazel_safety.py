@@ -67,6 +67,13 @@ def fail_line(stderr: str) -> str:
     return lines.pop()[len("Error in fail: "):]
 
 
+def assert_fetch_fails(ws: Workspace, name: str, handle: str, cause: str) -> None:
+    """``bazel build @name//:model`` fails with the one line ``hub_model(...): cause``."""
+    result = ws.run("build", f"@{name}//:model")
+    assert result.returncode != 0
+    assert fail_line(result.stderr) == f'hub_model(name = "{name}", handle = "{handle}"): {cause}'
+
+
 def python_without_hubvendor(path: Path) -> Path:
     """An interpreter that cannot import hubvendor (this one without site-packages)."""
     path.write_text(f"#!/bin/sh\nexec {sys.executable} -I -S \"$@\"\n")
@@ -112,28 +119,15 @@ def test_hub_model_without_tree_digest_refuses_members_escaping_the_repository(b
             result = ws.ok("build", "@clean//:model")
             assert f'sha256 = "{sha256_of(ARCHIVES[HALF_PLUS_TWO])}"' in result.stderr
 
-            result = ws.run("build", "@traversal//:model")
-            assert result.returncode != 0
-            assert fail_line(result.stderr) == (
-                f'hub_model(name = "traversal", handle = "{TRAVERSAL}"): hubvendor: {TRAVERSAL}: '
-                f"archive member {traversal_member!r}: '..' in path (escapes the extraction directory)"
-            )
+            assert_fetch_fails(ws, "traversal", TRAVERSAL, f"hubvendor: {TRAVERSAL}: archive member "
+                               f"{traversal_member!r}: '..' in path (escapes the extraction directory)")
             assert not escaped.exists()
-
-            result = ws.run("build", "@absolute//:model")
-            assert result.returncode != 0
-            assert fail_line(result.stderr) == (
-                f'hub_model(name = "absolute", handle = "{ABSOLUTE}"): hubvendor: {ABSOLUTE}: '
-                f"archive member {str(absolute)!r}: absolute path"
-            )
+            assert_fetch_fails(ws, "absolute", ABSOLUTE, f"hubvendor: {ABSOLUTE}: archive member {str(absolute)!r}: "
+                               "absolute path")
             assert not absolute.exists()
-
-            result = ws.run("build", "@spaced//:model")  # pip builds take it; Bazel's runfiles would not
-            assert result.returncode != 0
-            assert fail_line(result.stderr) == (
-                f'hub_model(name = "spaced", handle = "{SPACED}"): hubvendor: handle {SPACED!r}: member '
-                "'assets/my vocab.txt': Bazel cannot carry this file name (no spaces, ':', '\\' or '`' in runfiles "
-                "and labels); vendor this model with pip instead")
+            assert_fetch_fails(ws, "spaced", SPACED, f"hubvendor: handle {SPACED!r}: member 'assets/my vocab.txt': "
+                               "Bazel cannot carry this file name (no spaces, ':', '\\' or '`' in runfiles and labels); "
+                               "vendor this model with pip instead")  # pip builds take it; Bazel's runfiles would not
             ws.ok("build", "@tfjs//:model")  # what tensorflow_hub takes, Bazel takes
 
             result = ws.run("build", "@gcs//:model")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
 import shutil
+from collections.abc import Iterator
 
 import pytest
 from support.commands import hubvendor
@@ -115,18 +117,23 @@ def project(tmp_path, *handles: str, extra: str = ""):
     return tmp_path
 
 
-def test_lock_check_upgrade_verify(tmp_path, model_root, hub_env, monkeypatch):
-    import shutil
-
+@contextlib.contextmanager
+def served(tmp_path, model_root, hub_env, *models: str) -> Iterator[dict[str, str]]:
+    """The environment reaching a loopback server of the session's ``test/<model>`` models."""
     from support.server import HubServer, write_mirror_config
 
     root = tmp_path / "root"
-    shutil.copytree(model_root / "test" / "half_plus_two", root / "test" / "half_plus_two")
-    shutil.copytree(model_root / "test" / "keras_dense", root / "test" / "keras_dense")
+    for model in models:
+        shutil.copytree(model_root / "test" / model, root / "test" / model)
+    with HubServer(root) as server:
+        yield dict(hub_env, HUBVENDOR_DOWNLOADER_CONFIG=str(write_mirror_config(tmp_path / "m.cfg", server.url)))
+
+
+def test_lock_check_upgrade_verify(tmp_path, model_root, hub_env, monkeypatch):
     (tmp_path / "proj").mkdir()
     proj = project(tmp_path / "proj", HALF)
-    with HubServer(root) as server:
-        env = dict(hub_env, HUBVENDOR_DOWNLOADER_CONFIG=str(write_mirror_config(tmp_path / "m.cfg", server.url)))
+    root = tmp_path / "root"  # what served() serves
+    with served(tmp_path, model_root, hub_env, "half_plus_two", "keras_dense") as env:
         assert cli("--project", str(proj), env=env).returncode == 0
         text = (proj / "hubvendor.lock").read_text()
         entry = lockfile.load(proj / "hubvendor.lock").models[0]
@@ -192,16 +199,11 @@ def run_advice(stderr: str, env: dict[str, str]):
 
 
 def test_every_stale_report_advises_a_command_that_fixes_it(tmp_path, model_root, hub_env):
-    from support.server import HubServer, write_mirror_config
-
-    root = tmp_path / "root"
-    for name in ("half_plus_two", "keras_dense"):
-        shutil.copytree(model_root / "test" / name, root / "test" / name)
     (tmp_path / "proj").mkdir()
     proj = project(tmp_path / "proj", HALF, extra='lock-file = "locks/models.lock"\n')
     lock_path = proj / "locks" / "models.lock"
-    with HubServer(root) as server:
-        env = dict(hub_env, HUBVENDOR_DOWNLOADER_CONFIG=str(write_mirror_config(tmp_path / "m.cfg", server.url)))
+    root = tmp_path / "root"  # what served() serves
+    with served(tmp_path, model_root, hub_env, "half_plus_two", "keras_dense") as env:
         assert cli("--project", str(proj), env=env).returncode == 0  # creates locks/
         project(proj, HALF, KERAS, extra='lock-file = "locks/models.lock"\n')
         stale = cli("--project", str(proj), "--check", env=env)
@@ -235,16 +237,9 @@ def test_every_stale_report_advises_a_command_that_fixes_it(tmp_path, model_root
 def test_a_new_spelling_of_a_locked_handle_is_relocked_with_its_own_url(tmp_path, model_root, hub_env):
     """`https://tfhub.dev/.../1` locked, then declared as `.../1/`: the entry is kept (one model) and written
     with the new spelling's archive URL; the lock loads and `--check` passes (it used to refuse its own lock)."""
-    import shutil
-
-    from support.server import HubServer, write_mirror_config
-
-    root = tmp_path / "root"
-    shutil.copytree(model_root / "test" / "half_plus_two", root / "test" / "half_plus_two")
     (tmp_path / "proj").mkdir()
     proj = project(tmp_path / "proj", HALF)
-    with HubServer(root) as server:
-        env = dict(hub_env, HUBVENDOR_DOWNLOADER_CONFIG=str(write_mirror_config(tmp_path / "m.cfg", server.url)))
+    with served(tmp_path, model_root, hub_env, "half_plus_two") as env:
         assert cli("--project", str(proj), env=env).returncode == 0
         (before,) = lockfile.load(proj / "hubvendor.lock").models
         project(proj, HALF + "/")
