@@ -61,7 +61,7 @@ def test_offline_path_opens_no_socket(name: str, warm, rel_server: HubServer, re
     (project / "pyproject.toml").write_text(f'[project]\nname = "app"\n\n[tool.hubvendor]\nmodels = ["{HANDLE}"]\n')
     (project / "hubvendor.lock").write_text(
         "version = 1\n\n[[model]]\n"
-        f'handle = "{HANDLE}"\nkey = "{HANDLE}"\nurl = "{rel_server.url}/{SMALL}"\nsha256 = "{"0" * 64}"\n'
+        f'handle = "{HANDLE}"\nkey = "{HANDLE}"\nurl = "{HANDLE}?tf-hub-format=compressed"\nsha256 = "{"0" * 64}"\n'
         f'size = 1\ntree_digest = "sha256:{"0" * 64}"\n'
     )
     substitutions = {"WARM": warm_handle, "OUT": str(tmp_path / "vendored"), "PROJECT": str(project)}
