@@ -136,7 +136,7 @@ def _describe(path: str, ref: ModelRef, known: Known) -> Entry:
         last_used = os.path.getmtime(marker)
     elif os.path.isdir(os.path.join(variation_dir, kagglecache.MARKERS, version)):
         state, detail = "partial", "single files fetched with model_download(path=...); hubvendor uses whole versions"
-        last_used = _newest_mtime(os.path.join(variation_dir, kagglecache.MARKERS, version))
+        last_used = _newest_change(os.path.join(variation_dir, kagglecache.MARKERS, version))
     else:
         state, detail = "incomplete", "no .complete marker: kagglehub downloads it again"
         last_used = _newest_change(path)  # kagglehub may still be writing it: its files say so, not the directory
@@ -183,8 +183,3 @@ def _newest_change(path: str) -> float:
             with contextlib.suppress(OSError):
                 stamps.append(os.lstat(os.path.join(directory, name)).st_mtime)
     return max(stamps)
-
-
-def _newest_mtime(path: str) -> float | None:
-    stamps = [os.path.getmtime(os.path.join(d, f)) for d, _, names in os.walk(path) for f in names]
-    return max(stamps, default=None)
