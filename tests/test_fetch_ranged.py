@@ -37,6 +37,7 @@ class Served:
         self.redirect_first: str | None = None  # where the first request is sent on to
         self.change_after: int | None = None  # range requests before the object becomes ``changed``
         self.changed: tuple[bytes, str] | None = None
+        self.first_byte_delay = 0.0  # seconds between the headers and the body's first byte
         self.requests: list[dict[str, str]] = []
         self.active = self.peak = 0  # requests being answered
         self.active_ranges = self.peak_ranges = 0
@@ -83,6 +84,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if partial:
                 self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(body)}")
             self.end_headers()
+            time.sleep(served.first_byte_delay)
             for at in range(start, end, 65536):
                 time.sleep(0.002)  # slow enough that ranges overlap
                 self.wfile.write(body[at:min(end, at + 65536)])
@@ -294,6 +296,18 @@ def test_ranges_start_only_when_one_connection_is_slow(speed, ranges, monkeypatc
         data, _ = get_all(server.url + "/obj")
     assert data == served.body
     assert any("Range" in r for r in served.requests) == ranges
+
+
+def test_a_late_first_byte_is_latency_not_a_slow_connection(monkeypatch):
+    """The probe's speed is timed from its first byte: ranges would each wait as long for theirs (CI once
+    saw the 1 byte/s case above start ranges because its first chunk came after MEASURE_SECONDS)."""
+    monkeypatch.setenv("HUBVENDOR_RANGED_SPEED", "1")
+    served = Served(body(3))
+    served.first_byte_delay = 10 * ranged.MEASURE_SECONDS
+    with Server(served) as server:
+        data, _ = get_all(server.url + "/obj")
+    assert data == served.body
+    assert not any("Range" in r for r in served.requests)
 
 
 @pytest.mark.parametrize("host, sent", [("127.0.0.1", True), ("localhost", False)])

@@ -5,8 +5,8 @@
 hash, writes) sees one stream, exactly as from a single connection. Part 0 comes from the response
 that probed the object, read on the consumer's own thread (no hand-off: a fast link pays nothing for
 the machinery), part after part for as long as it is fast: once it reads slower than ``spread_below``
-bytes/s while the consumer mostly waits for bytes (first judged MEASURE_SECONDS after the start;
-``inf``: from the start), the other workers start and the probe stops at the end of its part. The other parts come from ``open_part(start, end)``, which must prove
+bytes/s while the consumer mostly waits for bytes (first judged MEASURE_SECONDS after its first byte:
+the wait for that is latency, which ranges do not cure; ``inf``: from the start), the other workers start and the probe stops at the end of its part. The other parts come from ``open_part(start, end)``, which must prove
 each range belongs to the same object (``fetch`` passes a ranged, ``If-Range`` request). At most
 ``window`` parts are fetched ahead of the part being consumed, so the memory held is bounded by
 ``window * part_size``; each extra connection holds a slot of the process-wide ``budget`` while it
@@ -72,6 +72,7 @@ class RangedDownload:
         self._spread_below = spread_below
         self._spread = spread_below == float("inf")  # other connections have started
         self._started = time.monotonic()
+        self._first_byte_at: float | None = None  # when the probe's first byte came: its speed is timed from then
         self._probe_read = 0  # bytes the probe has passed on
         self._starved = 0.0  # seconds the consumer waited for bytes (finished waits)
         self._waiting_since: float | None = None  # the consumer's current wait, if it is waiting
@@ -132,6 +133,8 @@ class RangedDownload:
             self._stop_waiting()
             if chunk is None:
                 break
+            if self._first_byte_at is None:
+                self._first_byte_at = time.monotonic()
             while chunk:
                 piece, chunk = chunk[: end - at], chunk[end - at:]
                 at += len(piece)
@@ -147,9 +150,7 @@ class RangedDownload:
                     self._first.stop()  # its progress bar stays: the whole download moves it
                     return
                 index, end = following, self._parts[following][1]
-            elapsed = time.monotonic() - self._started
-            if not self._spread and elapsed >= MEASURE_SECONDS and at < self._spread_below * elapsed \
-                    and self._network_bound():
+            if not self._spread and self._probe_slow(MEASURE_SECONDS) and self._network_bound():
                 self._start_ranges()
         start = self._parts[index][0]
         raise FetchError(f"{self.name}: {self.url}: range {index} ended after {at - start} of {end - start} bytes")
@@ -203,13 +204,20 @@ class RangedDownload:
             return self._next - 1
 
     def _judge_probe(self) -> None:
-        """MEASURE_SECONDS after the start: ranges begin unless the probe has been fast so far."""
-        if self._probe_read < self._spread_below * (time.monotonic() - self._started) and self._network_bound():
+        """Timer: ranges begin if the probe has been slow so far; a stalled probe is judged again later."""
+        if self._probe_slow(MEASURE_SECONDS) and self._network_bound():
             self._start_ranges()
         elif not self._spread and not self._closed:  # judged again later: a link can slow down
             self._judge = threading.Timer(REJUDGE_SECONDS, self._judge_probe)
             self._judge.daemon = True
             self._judge.start()
+
+    def _probe_slow(self, at_least: float) -> bool:
+        """Whether the probe, timed from its first byte for at least ``at_least`` seconds, read below the speed."""
+        if self._first_byte_at is None:
+            return False
+        elapsed = time.monotonic() - self._first_byte_at
+        return elapsed >= at_least and self._probe_read < self._spread_below * elapsed
 
     def _network_bound(self) -> bool:
         """Whether the consumer has mostly waited for bytes: a slow probe on a busy CPU is no reason for ranges."""
