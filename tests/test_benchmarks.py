@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = {"1a", "1b", "1c", "1d", "1e", "1f", "1g", "2", "2x", "3", "4a", "4b", "4c", "5a", "5b", "7a", "7b", "7c",
            "8a", "8c", "8d", "8e"}
-ROW = re.compile(r"^\| (\w+) \| .+ \| -?[\d.]+ ?\S* \| (<=|>=) [\d.]+ ?\S* \| (PASS|MISS) \|$", re.M)
+ROW = re.compile(r"^\| (\w+) \| .+ \| [^|]+ \| (<=|>=) [^|]+ \| (PASS|MISS) \|$", re.M)  # any value: -1.4, 1.2e+03
 
 
 def test_quick_benchmark_prints_every_target(tmp_path: Path) -> None:
