@@ -249,3 +249,29 @@ def test_a_new_spelling_of_a_locked_handle_is_relocked_with_its_own_url(tmp_path
     (after,) = lockfile.load(proj / "hubvendor.lock").models
     assert (after.handle, after.url) == (HALF + "/", HALF + "/?tf-hub-format=compressed")
     assert (after.sha256, after.tree_digest) == (before.sha256, before.tree_digest)
+
+
+@pytest.mark.parametrize("field", ["sha256", "tree_digest"])
+def test_a_pin_the_cache_contradicts_is_kept_with_a_warning(tmp_path, model_root, hub_env, field):
+    """A hand-edited (well-formed) pin: `lock` and `lock --check` keep it, as they keep every pin, but say
+    that the cached copy has other bytes and which command tells which is right; that command fails."""
+    (tmp_path / "proj").mkdir()
+    proj = project(tmp_path / "proj", HALF)
+    with served(tmp_path, model_root, hub_env, "half_plus_two") as env:
+        assert cli("--project", str(proj), env=env).returncode == 0
+        path = proj / "hubvendor.lock"
+        (good,) = lockfile.load(path).models
+        wrong = ("c" * 64) if field == "sha256" else "sha256:" + "c" * 64
+        path.write_text(path.read_text().replace(getattr(good, field).split(":")[-1], wrong.split(":")[-1]))
+        for args in ((), ("--check",)):
+            result = cli("--project", str(proj), *args, env=env)
+            assert result.returncode == 0, result.stderr
+            (line,) = [line for line in result.stderr.splitlines() if "warning" in line]
+            assert f"{HALF}: hubvendor.lock pins {field} {wrong}, but the cache's copy has" in line
+            assert getattr(good, field) in line
+        assert lockfile.load(path).get(HALF).sha256 == (wrong if field == "sha256" else good.sha256)
+        advised = re.search(r"`([^`]+)` tells which", line).group(1)
+        verified = hubvendor(*shlex.split(advised)[1:], env=env)
+        assert verified.returncode == 1 and f"{field} changed upstream" in verified.stderr
+        path.write_text(path.read_text().replace(wrong.split(":")[-1], getattr(good, field).split(":")[-1]))
+        assert "warning" not in cli("--project", str(proj), "--check", env=env).stderr

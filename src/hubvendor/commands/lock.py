@@ -56,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("hubvendor lock: --check writes nothing; it cannot be combined with --upgrade")
     jobs = args.jobs or cfg.jobs
     old = lockfile.load(cfg.lock_path) if cfg.lock_path.exists() else Lock()
+    for model in old.models:
+        _warn_if_the_cache_disagrees(model, cfg.lock_file, args.project)
     if args.check:
         problems = stale_reasons(cfg, old)
         changed = verify(old, jobs) if args.verify else []
@@ -182,6 +184,25 @@ def pin(handle: str) -> str:
     from ..kaggle import api
 
     return api.pin(parsed)
+
+
+def _warn_if_the_cache_disagrees(model: LockedModel, lock_file: str, project: str) -> None:
+    """Warn when the cache holds other bytes for a locked handle: the pin was edited, or upstream changed
+    since this copy was downloaded. No network: only ``--check --verify`` can tell which."""
+    from ..cache import Cache
+
+    descriptor = Cache().read_descriptor(model.handle)
+    if descriptor is None:
+        return
+    if model.sha256 and descriptor.archive_sha256 and descriptor.archive_sha256 != model.sha256:
+        what = f"sha256 {model.sha256}, but the cache's copy has sha256 {descriptor.archive_sha256}"
+    elif model.tree_digest and descriptor.tree_digest and descriptor.tree_digest != model.tree_digest:
+        what = f"tree_digest {model.tree_digest}, but the cache's copy has {descriptor.tree_digest}"
+    else:
+        return
+    when = f" (downloaded {descriptor.download_time})" if descriptor.download_time else ""
+    print(f"hubvendor: warning: {model.handle}: {lock_file} pins {what}{when}; "
+          f"`{fix_command(project, [])} --check --verify` tells which matches the server", file=sys.stderr)
 
 
 def _drop_stale_cache_entry(model: LockedModel) -> None:
