@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -135,6 +136,39 @@ def test_vendor_refuses_to_replace_what_it_did_not_write(target, hub_server: Hub
     _one_line_error(result, "refusing to replace" if target != "link" else "symbolic link")
     assert _tree(tmp_path) == before  # nothing moved aside, nothing staged, nothing downloaded into the cache
     assert hub_server.downloads() == 0
+
+
+@pytest.mark.parametrize("inside", ["", "models"])
+def test_vendor_refuses_an_output_holding_the_current_directory(inside, hub_server: HubServer, hub_env, tmp_path: Path):
+    """`-o .` in an empty directory, or from inside a previous output: replacing it would delete the caller's
+    working directory (it used to, leaving the shell in a deleted directory)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    if inside:
+        assert hubvendor("vendor", "-o", str(out), HALF_PLUS_TWO_HANDLE, env=hub_env).returncode == 0
+    before = _tree(tmp_path)
+    cwd = out / inside
+    result = subprocess.run([sys.executable, "-m", "hubvendor", "vendor", "-o", os.path.relpath(out, cwd),
+                             HALF_PLUS_TWO_HANDLE], cwd=cwd, env=hub_env, capture_output=True, text=True, timeout=120)
+    _one_line_error(result, "is or holds the current directory")
+    assert _tree(tmp_path) == before and cwd.is_dir()
+
+
+def test_vendor_refuses_an_output_that_would_hold_the_cache(hub_server: HubServer, hub_env, tmp_path: Path):
+    out = tmp_path / "out"
+    env = dict(hub_env, TFHUB_CACHE_DIR=str(out / "cache"))
+    result = hubvendor("vendor", "-o", str(out), HALF_PLUS_TWO_HANDLE, env=env)
+    _one_line_error(result, "holds the cache")
+    assert not out.exists() and hub_server.downloads() == 0
+
+
+def test_a_deleted_working_directory_is_one_line(hub_env, tmp_path: Path):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    script = f"cd {shlex.quote(str(gone))} && rmdir {shlex.quote(str(gone))} && exec {shlex.quote(sys.executable)} " \
+             f"-m hubvendor vendor -o out {HALF_PLUS_TWO_HANDLE}"
+    result = subprocess.run(["bash", "-c", script], env=hub_env, capture_output=True, text=True, timeout=120)
+    _one_line_error(result, "the current directory no longer exists")
 
 
 def test_vendor_replaces_an_empty_directory_and_its_own_output(hub_server: HubServer, hub_env, tmp_path: Path):

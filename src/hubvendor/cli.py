@@ -57,6 +57,15 @@ def _check_arguments(argv: list[str]) -> None:
             raise ConfigError(f"argument {shown}: not valid UTF-8; handles, paths and values must be UTF-8") from None
 
 
+def _check_working_directory() -> None:
+    """A current directory that was deleted under the caller is one clear error, not a traceback."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        raise ConfigError("the current directory no longer exists (it was removed or replaced); "
+                          "cd to an existing directory and run again") from None
+
+
 def _check_handles(args: argparse.Namespace) -> None:
     """A handle that reads as a missing local path but looks like a URL or a kagglehub handle: say so."""
     from .hints import hint
@@ -74,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         _check_arguments(argv)
+        _check_working_directory()
         _check_handles(args)
         return args.func(args)
     except HubVendorError as exc:

@@ -2,8 +2,9 @@
 
 ``hubvendor vendor -o DIR`` swaps a new tree in place of ``DIR``; ``hubvendor bazel -o FILE``
 overwrites ``FILE``. Before either, the target must be nothing, an empty directory (or file), or a
-previous hubvendor output, a file starting with hubvendor's header. Anything else (``.``, a project,
-a user's file) is refused and left untouched.
+previous hubvendor output, a file starting with hubvendor's header. Anything else (a project, a
+user's file) is refused and left untouched, and so is a directory holding the current directory
+(``-o .``): replacing it would leave the caller in a deleted directory.
 
 A directory is a previous output only when it holds exactly what ``vendor`` writes: a manifest that
 parses, whose every model has a tree digest and a path ``models/<name>``, and beside it nothing but
@@ -40,12 +41,18 @@ def ensure_replaceable(path: str | os.PathLike, *, marker: str = MANIFEST) -> No
         names = os.listdir(path)
     except OSError as exc:
         raise ConfigError(f"{where}: cannot list it ({exc.strerror or exc})") from None
-    if not names:
-        return
-    why = _not_an_output(path, names, marker)
+    why = _not_an_output(path, names, marker) if names else ""
     if why:
         raise ConfigError(f"{where}: not empty and not a previous hubvendor output ({why}); refusing to "
                           "replace it: choose a new or empty directory")
+    if holds(os.path.realpath(absolute), os.path.realpath(os.getcwd())):
+        raise ConfigError(f"{where}: is or holds the current directory, which replacing it would delete "
+                          "under you; run from outside it or choose another directory")
+
+
+def holds(directory: str, path: str) -> bool:
+    """Whether real path ``path`` is ``directory`` or below it."""
+    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
 
 
 def _not_an_output(path: str, names: list[str], marker: str) -> str:

@@ -160,8 +160,7 @@ def _ensure_outside(cache: Cache, output_dir: str) -> None:
     """Refuse an output directory that holds the cache: replacing the output would delete the cache."""
     if not cache.fs.local:
         return
-    root, out = os.path.realpath(cache.root), os.path.realpath(output_dir)
-    if root == out or root.startswith(out.rstrip(os.sep) + os.sep):
+    if outdir.holds(os.path.realpath(output_dir), os.path.realpath(cache.root)):
         raise ConfigError(
             f"output directory {output_dir}: holds the cache (TFHUB_CACHE_DIR={cache.root}), which replacing "
             "it would delete; choose an output directory outside the cache"
