@@ -275,3 +275,38 @@ def test_a_pin_the_cache_contradicts_is_kept_with_a_warning(tmp_path, model_root
         assert verified.returncode == 1 and f"{field} changed upstream" in verified.stderr
         path.write_text(path.read_text().replace(wrong.split(":")[-1], getattr(good, field).split(":")[-1]))
         assert "warning" not in cli("--project", str(proj), "--check", env=env).stderr
+
+
+def test_lock_writes_a_blank_lock_file_and_refuses_one_that_is_not_a_lock(tmp_path, model_root, hub_env):
+    """A blank lock file is written as if absent (its advice used to loop: "regenerate with `hubvendor
+    lock`"); a file that is no lock (a heading, a version of another hubvendor) is left as it was."""
+    (tmp_path / "proj").mkdir()
+    proj = project(tmp_path / "proj", HALF)
+    path = proj / "hubvendor.lock"
+    with served(tmp_path, model_root, hub_env, "half_plus_two") as env:
+        path.write_text("\n")
+        assert cli("--project", str(proj), "--check", env=env).returncode == 1  # stale, not broken
+        result = cli("--project", str(proj), env=env)
+        assert result.returncode == 0, result.stderr
+        assert [m.handle for m in lockfile.load(path).models] == [HALF]
+        for text, says in (("# Notes\n", "not a hubvendor lock (no `version = 1`)"),
+                           ("version = 2\n", "version = 2; expected version = 1 (another hubvendor version")):
+            path.write_text(text)
+            result = cli("--project", str(proj), env=env)
+            assert result.returncode == 1 and says in result.stderr and "Traceback" not in result.stderr
+            assert len(result.stderr.strip().splitlines()) == 1 and path.read_text() == text
+
+
+def test_lock_writes_through_a_symbolic_link(tmp_path, model_root, hub_env):
+    """A lock shared through a link stays shared: `lock` writes the link's target, atomically (it used to
+    replace the link with a file and leave the shared lock stale)."""
+    (tmp_path / "proj" / "shared").mkdir(parents=True)
+    proj = project(tmp_path / "proj", HALF)
+    shared = proj / "shared" / "hubvendor.lock"
+    shared.write_text("")
+    (proj / "hubvendor.lock").symlink_to("shared/hubvendor.lock")
+    with served(tmp_path, model_root, hub_env, "half_plus_two") as env:
+        assert cli("--project", str(proj), env=env).returncode == 0
+    assert (proj / "hubvendor.lock").is_symlink()
+    assert [m.handle for m in lockfile.load(shared).models] == [HALF]
+    assert sorted(p.name for p in (proj / "shared").iterdir()) == ["hubvendor.lock"]

@@ -11,7 +11,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import atomicfile, tomlfile
+from . import atomicfile, smallfile, tomlfile
 from .errors import ConfigError, InvalidHandleError
 from .handle import normalise
 from .handle import parse as parse_handle
@@ -70,13 +70,20 @@ class Lock:
                     None)
 
 
-def load(path: str | os.PathLike) -> Lock:
-    """Read and validate a lock file; every problem is a :class:`ConfigError` naming the file."""
+def load(path: str | os.PathLike, *, absent_ok: bool = False) -> Lock:
+    """Read and validate a lock file; every problem is a :class:`ConfigError` naming the file.
+
+    ``absent_ok`` (``hubvendor lock``, which writes the file): a missing or blank file is an empty lock.
+    """
     path = Path(path)
     try:
         data = tomlfile.read(path)
     except FileNotFoundError:
+        if absent_ok:
+            return Lock()
         raise ConfigError(f"{path}: lock file not found; run `hubvendor lock` to create it") from None
+    if absent_ok and not data and not smallfile.read_text(path).strip():
+        return Lock()
     return parse(data, str(path))
 
 
@@ -85,10 +92,13 @@ def parse(data: dict, where: str = FILENAME) -> Lock:
     unknown = sorted(set(data) - {"version", "model"})
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r}; expected 'version' and [[model]] tables")
-    if data.get("version") != VERSION:
+    if "version" not in data:
+        raise ConfigError(f"{where}: not a hubvendor lock (no `version = {VERSION}`); `hubvendor lock` writes one "
+                          "in place of an empty file, never over another file: empty or remove it")
+    if data["version"] != VERSION:
         raise ConfigError(
-            f"{where}: version = {data.get('version')!r}; expected version = {VERSION} "
-            "(regenerate with `hubvendor lock`)"
+            f"{where}: version = {data['version']!r}; expected version = {VERSION} (another hubvendor version "
+            "wrote it: use that version, or remove the file and run `hubvendor lock`)"
         )
     raw_models = data.get("model", [])
     if not isinstance(raw_models, list):
@@ -156,12 +166,12 @@ def dumps(lock: Lock, where: str = FILENAME) -> str:
 
 
 def write(path: str | os.PathLike, lock: Lock) -> None:
-    """Write ``lock`` atomically with ``\\n`` line ends, after validating it; a failure is a
-    :class:`ConfigError` naming the file and leaves the previous lock as it was."""
+    """Write ``lock`` atomically with ``\\n`` line ends, after validating it (through a symbolic link, to
+    its target); a failure is a :class:`ConfigError` naming the file and leaves the previous lock as it was."""
     path = Path(path)
     text = dumps(lock, f"{path} (not written)")
     try:
-        atomicfile.write(path, text)
+        atomicfile.write(os.path.realpath(path) if path.is_symlink() else path, text)  # a shared lock stays shared
     except OSError as exc:
         raise ConfigError(f"{path}: cannot write the lock file ({exc.strerror or exc})") from None
 

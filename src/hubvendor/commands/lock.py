@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if args.check and args.upgrade is not None:
         raise ConfigError("hubvendor lock: --check writes nothing; it cannot be combined with --upgrade")
     jobs = args.jobs or cfg.jobs
-    old = lockfile.load(cfg.lock_path) if cfg.lock_path.exists() else Lock()
+    old = lockfile.load(cfg.lock_path, absent_ok=True)
     for model in old.models:
         _warn_if_the_cache_disagrees(model, cfg.lock_file, args.project)
     if args.check:
