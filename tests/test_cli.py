@@ -162,6 +162,39 @@ def test_vendor_refuses_an_output_that_would_hold_the_cache(hub_server: HubServe
     assert not out.exists() and hub_server.downloads() == 0
 
 
+@pytest.fixture
+def immutable():
+    """``chattr +i`` on the paths given (undone afterwards); skips where the filesystem has no such flag."""
+    marked: list[Path] = []
+
+    def mark(path: Path) -> None:
+        if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+            pytest.skip("chattr +i is not supported here")
+        marked.append(path)
+
+    yield mark
+    for path in marked:
+        subprocess.run(["chattr", "-i", str(path)], capture_output=True)
+
+
+def test_vendor_says_what_it_could_not_replace_or_delete(immutable, hub_server: HubServer, hub_env, tmp_path: Path):
+    """An output that cannot be moved names itself, not its (writable) parent; a replaced tree that cannot
+    be deleted is a warning naming it (it used to be left behind silently)."""
+    out = tmp_path / "out"
+    assert hubvendor("vendor", "-o", str(out), HALF_PLUS_TWO_HANDLE, env=hub_env).returncode == 0
+    immutable(out)
+    result = hubvendor("vendor", "-o", str(out), HALF_PLUS_TWO_HANDLE, env=hub_env)
+    _one_line_error(result, f"make {out} writable")
+    subprocess.run(["chattr", "-i", str(out)], check=True)
+    [model] = (out / "models").iterdir()
+    immutable(model)
+    result = hubvendor("vendor", "-o", str(out), HALF_PLUS_TWO_HANDLE, env=hub_env)
+    assert result.returncode == 0, result.stderr
+    [old] = [p for p in tmp_path.iterdir() if p.name.endswith(".old")]
+    immutable(old / "models" / model.name)  # where the flagged directory went: unflagged at teardown
+    assert f"warning: {out}: the replaced tree {old} could not be deleted" in result.stderr
+
+
 def test_a_deleted_working_directory_is_one_line(hub_env, tmp_path: Path):
     gone = tmp_path / "gone"
     gone.mkdir()

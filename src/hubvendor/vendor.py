@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import stat
+import sys
 import uuid
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -148,12 +149,19 @@ def vendor(specs: Iterable[ModelSpec], output_dir: str, *, jobs: int = 4, cache:
     except HubVendorError:
         raise
     except OSError as exc:  # full disk, permissions: a clean error, the previous output left as it was
-        advice = storage_advice(exc, parent) or f"check {parent}"
+        where = _refused_at(exc) or parent
+        advice = storage_advice(exc, where) or f"check {where}"
         raise CacheError(f"{output_dir}: cannot write the vendored directory ({exc.strerror or exc}); {advice} "
                          "or choose another output directory") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return result
+
+
+def _refused_at(exc: OSError) -> str | None:
+    """The existing path an OSError is about: its file, or the directory a missing file was to go in."""
+    name = os.fsdecode(exc.filename) if isinstance(exc.filename, (str, bytes)) else None
+    return name if name is None or os.path.lexists(name) else os.path.dirname(name)
 
 
 def _ensure_outside(cache: Cache, output_dir: str) -> None:
@@ -234,8 +242,11 @@ def _swap_into_place(staging: str, output_dir: str) -> None:
         except OSError:
             os.rename(old, output_dir)
             raise
-    with contextlib.suppress(OSError):
+    try:
         _remove_unheld(old)
+    except OSError as exc:
+        print(f"hubvendor: warning: {output_dir}: the replaced tree {old} could not be deleted "
+              f"({exc.strerror or exc}); delete it by hand", file=sys.stderr)
 
 
 def _exchange(a: str, b: str) -> bool:
