@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 
-from . import settings
+from . import inflight, settings
 from .cache import Cache, FillResult
 from .errors import HubVendorError, IntegrityError
 from .handle import Handle, parse
@@ -37,7 +37,7 @@ def fetch_archive(
         download = fetch.open_download(handle.compressed_url(), name=handle.raw)
     else:
         download = objectstore.open_download(handle.raw, name=handle.raw)
-    with download:
+    with download, inflight.tracked(download):  # Ctrl-C closes it from the main thread
         size: int | None = getattr(download, "size", None)
         limits = archive.Limits.from_settings()
         if size is not None and archive.parallel_inflate(size):

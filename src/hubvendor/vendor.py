@@ -17,10 +17,9 @@ import stat
 import sys
 import uuid
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
-from . import download, locking, manifest, outdir
+from . import download, inflight, locking, manifest, outdir
 from .cache import Cache, Descriptor
 from .errors import CacheError, ConfigError, HubVendorError, IntegrityError, storage_advice
 from .handle import Handle, parse
@@ -102,8 +101,7 @@ def fetch_all(specs: Sequence[ModelSpec], *, jobs: int = 4, cache: Cache | None 
             url=recorded_url(handle),
         )
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return list(pool.map(one, specs, handles))
+    return inflight.run_all(lambda pair: one(*pair), list(zip(specs, handles)), jobs)
 
 
 def fetch_to_vendor(specs: Sequence[ModelSpec], *, jobs: int = 4, cache: Cache | None = None) -> list[Fetched]:

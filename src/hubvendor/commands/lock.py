@@ -18,10 +18,9 @@ import argparse
 import shlex
 import sys
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .. import config, lockfile, smallfile
+from .. import config, inflight, lockfile, smallfile
 from ..config import Config, ModelDecl
 from ..errors import ConfigError, InvalidHandleError
 from ..handle import normalise, parse
@@ -222,8 +221,7 @@ def _drop_stale_cache_entry(model: LockedModel) -> None:
 
 
 def _fresh_all(handles: list[str], jobs: int) -> list[LockedModel]:
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return list(pool.map(_fresh, handles))
+    return inflight.run_all(_fresh, handles, jobs)
 
 
 def _fresh(handle: str) -> LockedModel:
