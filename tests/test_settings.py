@@ -107,3 +107,18 @@ def test_every_setting_that_can_be_invalid_is_in_the_list_doctor_checks(monkeypa
         with pytest.raises(ConfigError):
             read()
         monkeypatch.delenv(variable)
+
+
+@pytest.mark.parametrize("variable", ["HUBVENDOR_CACHE_MAX_SIZE", "HUBVENDOR_CACHE_KEEP_RECENT"])
+def test_an_invalid_prune_setting_fails_before_the_download(variable, hub_server, hub_env, tmp_path):
+    """The prune after a download reads these; a bad value used to fail the command after the model was
+    downloaded and committed. Now: one line naming the variable, nothing downloaded or left in the cache."""
+    from support.commands import hubvendor
+    from support.server import HALF_PLUS_TWO_HANDLE
+
+    env = dict(hub_env, TFHUB_CACHE_DIR=str(tmp_path / "cache"), **{variable: "lots"})
+    result = hubvendor("fetch", HALF_PLUS_TWO_HANDLE, env=env)
+    assert result.returncode == 1 and f"{variable}='lots'" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert hub_server.downloads() == 0
+    assert not (tmp_path / "cache").exists() or list((tmp_path / "cache").iterdir()) == []

@@ -113,6 +113,7 @@ def ensure(
     reuse = expected_sha256 is None or bool(expected_tree_digest)  # kagglehub's copy has no archive to hash
 
     def fill(h: Handle, dest: str) -> FillResult:
+        settings.cache_max_size(), settings.cache_keep_recent()  # the after-fill prune's: bad values fail first
         if reuse:
             reused = from_kagglehub(h, dest, expected_tree_digest=expected_tree_digest)
             if reused is not None:
