@@ -36,6 +36,10 @@ from hubvendor import lockfile
 HALF_REPOSITORY = "tfhub_test_half_plus_two_1"
 
 
+HUB_LOCK = 'hub_lock(name = "hub_lock", lock = "//:hubvendor.lock")\n'
+SUB_LOCK = 'hub_lock(name = "sub_lock", lock = "//sub:hubvendor.lock")\n'
+
+
 @pytest.mark.bazel
 @requires_bazel
 def test_missing_lock_says_to_run_hubvendor_lock(bazel_session, tmp_path: Path) -> None:
@@ -44,16 +48,20 @@ def test_missing_lock_says_to_run_hubvendor_lock(bazel_session, tmp_path: Path) 
     ws = Workspace(
         tmp_path / "ws",
         make_bazelrc(bazel_session, repository_cache=tmp_path / "cache", downloader_config=tmp_path / "none.cfg"),
-        {"WORKSPACE": LOCK_WORKSPACE.format(repo=str(REPO)), "BUILD.bazel": ""},
+        {"WORKSPACE": LOCK_WORKSPACE.format(repo=str(REPO)).split(HUB_LOCK)[0] + HUB_LOCK + SUB_LOCK, "BUILD.bazel": ""},
     )
+    (ws.root / "sub").mkdir()
+    (ws.root / "sub" / "BUILD").write_text("")  # a package with BUILD, not BUILD.bazel
     try:
-        result = ws.run("build", "@hub_lock//:models.bzl")
-        assert result.returncode != 0
-        assert fail_line(result.stderr) == (
-            "hub_lock(name = \"hub_lock\"): the lock file //:hubvendor.lock does not exist; run `hubvendor lock` "
-            "(it reads the models from pyproject.toml's [tool.hubvendor])")
+        for repository, label in (("hub_lock", "//:hubvendor.lock"), ("sub_lock", "//sub:hubvendor.lock")):
+            result = ws.run("build", f"@{repository}//:models.bzl")
+            assert result.returncode != 0
+            assert fail_line(result.stderr) == (
+                f'hub_lock(name = "{repository}"): the lock file {label} does not exist; run `hubvendor lock` '
+                "(it reads the models from pyproject.toml's [tool.hubvendor])")
         # Once written, the next build reads it (a failed fetch is not cached).
         lockfile.write(ws.root / "hubvendor.lock", lockfile.Lock([locked(HALF_PLUS_TWO, tmp_path)]))
+        (ws.root / "WORKSPACE").write_text(LOCK_WORKSPACE.format(repo=str(REPO)))
         ws.ok("build", "@hub_lock//:models.bzl")
     finally:
         ws.shutdown()

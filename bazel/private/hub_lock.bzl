@@ -44,10 +44,13 @@ def _lock_text(rctx, where):
     label when the file does not exist (Bazel itself would only say `Not a regular file: <path>`)."""
     label = rctx.attr.lock
     if not label.workspace_root:  # in the main repository: look before Bazel fails on a missing file
-        # <output_base>/DO_NOT_BUILD_HERE holds the workspace directory (Bazel 4 and later).
+        # <output_base>/DO_NOT_BUILD_HERE holds the workspace directory (Bazel 4 and later); when it or the
+        # package is not found there, Bazel's own message stands.
         marker = rctx.path(".").dirname.dirname.get_child("DO_NOT_BUILD_HERE")
         workspace = rctx.read(marker).strip() if marker.exists else ""
-        if workspace and not rctx.path("%s/%s/%s" % (workspace, label.package, label.name)).exists:
+        package = "/".join([part for part in (workspace, label.package) if part]) if workspace else ""
+        here = package and (rctx.path(package + "/BUILD.bazel").exists or rctx.path(package + "/BUILD").exists)
+        if here and not rctx.path("%s/%s" % (package, label.name)).exists:
             fail("hub_lock(name = %r): the lock file %s does not exist; run `hubvendor lock` (it reads the models from pyproject.toml's [tool.hubvendor])" % (rctx.name, where))
     return rctx.read(rctx.path(label))
 
