@@ -27,7 +27,10 @@ _model = tag_class(
 
 _from_lock = tag_class(
     doc = "Every http(s) and kaggle:// model of a hubvendor.lock, named as `hubvendor bazel` names them.",
-    attrs = {"lock": attr.label(mandatory = True, allow_single_file = True)},
+    attrs = {
+        "lock": attr.label(mandatory = True, allow_single_file = True),
+        "names": attr.string_dict(doc = "Handle -> repository name, replacing the derived name (as hub_lock(names = ...))."),
+    },
 )
 
 def _hub_impl(module_ctx):
@@ -42,6 +45,7 @@ def _hub_impl(module_ctx):
             integrity = model.integrity,
             urls = model.urls,
             tree_digest = model.tree_digest,
+            lock = model.lock,
         )
     if hasattr(module_ctx, "extension_metadata"):
         return module_ctx.extension_metadata(reproducible = result.reproducible)

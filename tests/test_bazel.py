@@ -231,7 +231,8 @@ def test_stanzas_sorted_and_loadable() -> None:
 def test_stanzas_reject_unfetchable_and_colliding_handles() -> None:
     with pytest.raises(ConfigError, match="gs://bucket/m.tar.gz"):
         bazel.stanzas([bazel.Pin("gs://bucket/m.tar.gz", "a" * 64, DIGEST_1)])
-    with pytest.raises(ConfigError, match="both map to repository name"):
+    with pytest.raises(ConfigError, match=r"both map to repository name .*; read the lock with hub_lock\(\.\.\., names = "
+                       r"\{\"https://h/a_b/1\": \"<another name>\"\}\) instead"):
         bazel.stanzas([bazel.Pin("https://h/a-b/1", "a" * 64, DIGEST_1), bazel.Pin("https://h/a_b/1", "a" * 64, DIGEST_1)])
 
 
@@ -391,7 +392,9 @@ parity = rule(implementation = _parity_impl, attrs = {"handles": attr.string_lis
         )
         result = ws.run("build", "//:models")
         assert result.returncode != 0
-        assert f'hub_model(name = "half", handle = "{HALF_PLUS_TWO}"): could not download or verify' in result.stderr
+        assert (f'hub_model(name = "half", handle = "{HALF_PLUS_TWO}"): the archive at {HALF_PLUS_TWO}?tf-hub-format='
+                f'compressed has sha256 {expected}, but hub_model() pins sha256 {"0" * 64}: fix the pin or the URL'
+                in result.stderr)
         assert "Checksum was" in result.stderr
 
         # An invalid handle fails with a message naming it.
@@ -579,7 +582,9 @@ def test_hub_lock_models_from_the_lock(bazel_session, tmp_path: Path) -> None:
             lock.write_text(lock.read_text().replace(clean_entry.sha256, "f" * 64))
             result = ws.run("build", "//:models")
             assert result.returncode != 0
-            assert f'handle = "{HALF_PLUS_TWO}"): could not download or verify' in result.stderr
+            assert (f'//:hubvendor.lock: hub_model(name = "tfhub_test_half_plus_two_1", handle = "{HALF_PLUS_TWO}"): '
+                    f"the archive at {clean_entry.url} has sha256 {clean_entry.sha256}, but //:hubvendor.lock pins sha256 "
+                    f"{'f' * 64}: the lock was edited" in result.stderr)
             assert "Checksum was" in result.stderr
 
             # A tree digest that does not match fails too (pip builds check the same digest).

@@ -37,7 +37,7 @@ from test_bazel import (
     sha256_of,
 )
 
-from hubvendor import lockfile
+from hubvendor import archive, lockfile
 
 TRAVERSAL = "https://tfhub.dev/evil/traversal/1"
 ABSOLUTE = "https://tfhub.dev/evil/absolute/1"
@@ -176,7 +176,7 @@ def test_hub_lock_builds_a_kaggle_entry_pinned_by_its_tree_digest_alone(bazel_se
             result = ws.run("build", f"@{KAGGLE_REPOSITORY}//:model")
             assert result.returncode != 0
             assert fail_line(result.stderr).startswith(
-                f'hub_model(name = "{KAGGLE_REPOSITORY}", handle = "{KAGGLE}"): hubvendor: handle {KAGGLE!r}: '
+                f'//:hubvendor.lock: hub_model(name = "{KAGGLE_REPOSITORY}", handle = "{KAGGLE}"): hubvendor: handle {KAGGLE!r}: '
                 "the extracted tree has digest "
             )
         finally:
@@ -215,6 +215,7 @@ def test_extract_without_tree_digest_applies_the_archive_policy(tmp_path: Path) 
     )
     assert clean.returncode == 0, clean.stderr
     assert (tmp_path / "clean" / "saved_model.pb").is_file()
+    assert clean.stdout == archive.tree_digest(tmp_path / "clean") + "\n"  # hub_model() records it in the manifest
 
     hostile = with_member(tmp_path / "hostile.tar.gz", "../outside.txt")
     (tmp_path / "dest").mkdir()
@@ -252,29 +253,3 @@ def test_extract_refuses_what_would_leave_files_out_of_runfiles(tmp_path: Path) 
         capture_output=True, text=True)
     assert refused.returncode == 1 and refused.stderr == f"hubvendor: handle {TFJS!r}: the archive holds no file\n"
     assert not (tmp_path / "model").exists()
-
-
-@pytest.mark.bazel
-@requires_bazel
-def test_hub_lock_names_colliding_repositories_and_a_way_out(bazel_session, tmp_path: Path) -> None:
-    """Two locked handles with one repository name: hub_lock() cannot rename them, so it says what can."""
-    entry = locked(HALF_PLUS_TWO, tmp_path)
-    dashed, underscored = "https://tfhub.dev/test/half-plus-two/1", "https://tfhub.dev/test/half_plus_two/1"
-    ws = Workspace(
-        tmp_path / "ws",
-        make_bazelrc(bazel_session, repository_cache=tmp_path / "cache", downloader_config=tmp_path / "none.cfg"),
-        {"WORKSPACE": LOCK_WORKSPACE.format(repo=str(REPO)), "BUILD.bazel": ""},
-    )
-    (tmp_path / "none.cfg").write_text("block *\n")
-    lockfile.write(ws.root / "hubvendor.lock", lockfile.Lock([
-        replace(entry, handle=handle, key=handle, url=handle + "?tf-hub-format=compressed")
-        for handle in (dashed, underscored)]))
-    try:
-        result = ws.run("build", "@hub_lock//:models.bzl")
-    finally:
-        ws.shutdown()
-    assert result.returncode != 0
-    assert fail_line(result.stderr) == (
-        f'//:hubvendor.lock: handles "{dashed}" and "{underscored}" both map to repository name '
-        '"tfhub_test_half_plus_two_1"; hub_lock() cannot rename them: declare these models with '
-        "hub_model(name = ...) by hand, with their pins from the lock")

@@ -112,3 +112,54 @@ def test_malformed_manifest_names_the_file(tmp_path: Path, monkeypatch: pytest.M
     with pytest.raises(ConfigError, match=message) as info:
         runfiles.find_models()
     assert str(bad) in str(info.value)
+
+
+def two_copies(root: Path, first: dict, second: dict) -> None:
+    """Two hub_models manifests naming HANDLE in one runfiles tree, each with its own model directory."""
+    for name, extra in (("a", first), ("b", second)):
+        make_model(root / name / "model")
+        (root / f"{name}.hubvendor.json").write_text(
+            manifest_json({HANDLE: {"handle": HANDLE, "runfiles_path": f"{name}/model", **extra}}))
+
+
+TREE_1, TREE_2 = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+
+
+@pytest.mark.parametrize(
+    "first, second, differ",
+    [
+        ({"sha256": "", "tree_digest": TREE_1}, {"sha256": "", "tree_digest": TREE_2}, ("tree digest", TREE_1, TREE_2)),
+        ({"sha256": "a" * 64, "tree_digest": TREE_1}, {"sha256": "a" * 64, "tree_digest": TREE_2},
+         ("tree digest", TREE_1, TREE_2)),
+        ({"sha256": "a" * 64}, {"sha256": "b" * 64}, ("sha256", "a" * 64, "b" * 64)),
+    ],
+    ids=["tree-only Kaggle copies", "same archive sha256, other trees", "archives without tree digests"],
+)
+def test_two_different_copies_of_one_handle_name_both(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     first: dict, second: dict, differ: tuple) -> None:
+    """Finding 5 of the Bazel attack, for copies told apart by their tree digest (sha256 "" for a Kaggle model
+    locked from kagglehub's cache), not only by their archive's sha256."""
+    two_copies(tmp_path, first, second)
+    monkeypatch.setenv("RUNFILES_DIR", str(tmp_path))
+    with pytest.raises(ConfigError) as info:
+        runfiles.find_models()
+    what, one, other = differ
+    assert str(info.value) == (
+        f"{HANDLE}: vendored twice in this binary's runfiles, as {what} {one} ({tmp_path / 'a.hubvendor.json'}) "
+        f"and {what} {other} ({tmp_path / 'b.hubvendor.json'}); depend on one of the two repositories")
+
+
+@pytest.mark.parametrize(
+    "first, second",
+    [
+        ({"sha256": "", "tree_digest": TREE_1}, {"sha256": "", "tree_digest": TREE_1}),
+        ({"sha256": "a" * 64, "tree_digest": TREE_1}, {"sha256": "b" * 64, "tree_digest": TREE_1}),
+        ({"sha256": "", "tree_digest": TREE_1}, {"sha256": "a" * 64}),
+    ],
+    ids=["identical tree-only copies", "one tree from two archives", "nothing in common to compare"],
+)
+def test_identical_or_incomparable_copies_resolve_to_the_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               first: dict, second: dict) -> None:
+    two_copies(tmp_path, first, second)
+    monkeypatch.setenv("RUNFILES_DIR", str(tmp_path))
+    assert runfiles.find_models() == {HANDLE: str(tmp_path / "a" / "model")}

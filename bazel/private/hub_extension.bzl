@@ -5,7 +5,7 @@ tests in bazel/tests/extension_test.bzl drive it with a fake module_ctx (struct(
 """
 
 load(":handle.bzl", "parse_handle")
-load(":lock.bzl", "parse_lock")
+load(":lock.bzl", "parse_lock", "rename")
 
 def _declaration(module, tag, parsed):
     return struct(
@@ -16,6 +16,7 @@ def _declaration(module, tag, parsed):
         integrity = tag.integrity,
         urls = list(tag.urls),
         tree_digest = "",
+        lock = "",
         module = module.name,
     )
 
@@ -25,6 +26,8 @@ def _module_declarations(module_ctx, module):
     for tag in module.tags.from_lock:
         where = str(tag.lock)
         locked = parse_lock(module_ctx.read(tag.lock), where)
+        if not locked.error:
+            locked = rename(locked.models, tag.names, where, "hub.from_lock")
         if locked.error:
             return None, "module %r: hub.from_lock(lock = %r): %s" % (module.name, where, locked.error)
         for model in locked.models:
@@ -36,6 +39,7 @@ def _module_declarations(module_ctx, module):
                 integrity = "",
                 urls = [],
                 tree_digest = model.tree_digest,
+                lock = where,
                 module = module.name,
             ))
     for tag in module.tags.model:

@@ -21,6 +21,7 @@ hub_model_files(
     key = {key_literal},
     model_dir = "{model_dir}",
     sha256 = {sha256_literal},
+    tree_digest = {tree_digest_literal},
     url = {url_literal},
 )
 
@@ -30,13 +31,14 @@ alias(
 )
 """
 
+_MISMATCH_FIX = "the lock was edited, or the server now sends other bytes (`hubvendor lock --check --verify` compares them; `hubvendor lock --upgrade %s` re-pins a model you trust)"
 _SET_PYTHON = "set HUBVENDOR_PYTHON to an interpreter with this hubvendor installed (--repo_env=HUBVENDOR_PYTHON=/path/to/python)"
 
 def _check_attributes(rctx):
     """Fails, naming the handle, on a bad handle, URL or pin; returns the parsed handle."""
     parsed = parse_handle(rctx.attr.handle)
     if parsed.error:
-        fail("hub_model(name = %r): %s" % (rctx.name, parsed.error))
+        fail("%shub_model(name = %r): %s" % (rctx.attr.lock + ": " if rctx.attr.lock else "", rctx.name, parsed.error))
     if not parsed.compressed_url and not rctx.attr.urls:
         _fail(rctx, "a Kaggle handle without a version cannot be downloaded; pin it with `hubvendor lock`")
     for url in rctx.attr.urls:
@@ -60,7 +62,8 @@ def _is_hex(text, length):
     return len(text) == length and not [c for c in text.elems() if c not in _HEX]
 
 def _fail(rctx, cause):
-    fail("hub_model(name = %r, handle = %r): %s" % (rctx.name, rctx.attr.handle, cause))
+    """One line naming the repository, the handle, the lock it came from (hub_lock_models()) and the cause."""
+    fail("%shub_model(name = %r, handle = %r): %s" % (rctx.attr.lock + ": " if rctx.attr.lock else "", rctx.name, rctx.attr.handle, cause))
 
 def _interpreter(rctx):
     """$HUBVENDOR_PYTHON, else python3 on PATH: the interpreter with hubvendor (as for @hubvendor_python)."""
@@ -79,9 +82,32 @@ def _download(rctx, urls, key):
         canonical_id = key,
         allow_fail = True,
     )
-    if not result.success:
-        _fail(rctx, "could not download or verify %s (the checksum, the URL or the downloader config is wrong; Bazel's message is above)%s" % (" or ".join(urls), _tree_only_hint(rctx)))
-    return result.sha256
+    if result.success:
+        return result.sha256
+    return _download_failed(rctx, urls)
+
+def _download_failed(rctx, urls):
+    """Fails saying why a download failed: other bytes than the sha256 pin, or none. Bazel says which only in
+    a WARNING (and deletes the bytes), so on this failure path alone the archive is downloaded again without
+    the pin; when that copy matches the pin after all (a failure on the way), it is used."""
+    where = " or ".join(urls)
+    refetchable = [url for url in urls if not url.startswith("http://")]  # Bazel needs a checksum for plain http
+    if rctx.attr.sha256 and refetchable:
+        again = rctx.download(url = refetchable, output = _ARCHIVE, allow_fail = True)
+        if again.success and again.sha256 == rctx.attr.sha256:
+            return again.sha256
+        if again.success:
+            rctx.delete(_ARCHIVE)
+            _fail(rctx, "the archive at %s has sha256 %s, but %s pins sha256 %s: %s" % (
+                where,
+                again.sha256,
+                rctx.attr.lock or "hub_model()",
+                rctx.attr.sha256,
+                _MISMATCH_FIX % rctx.attr.handle if rctx.attr.lock else "fix the pin or the URL",
+            ))
+    elif rctx.attr.sha256 or rctx.attr.integrity:
+        _fail(rctx, "downloading or verifying %s failed (Bazel's WARNING above says which; an integrity pin or a plain-http URL is not fetched again to tell)" % where)
+    _fail(rctx, "cannot download %s: an HTTP error, an unreachable host or a URL the downloader config blocks (Bazel's WARNING above has the cause)%s" % (where, _tree_only_hint(rctx)))
 
 def _tree_only_hint(rctx):
     """Why a model pinned by its tree digest alone is not in the repository cache, and the fix."""
@@ -90,10 +116,11 @@ def _tree_only_hint(rctx):
     return "; only its tree digest is pinned (locked from kagglehub's cache), so the repository cache cannot serve it: `hubvendor lock --upgrade %s` pins the archive" % rctx.attr.handle
 
 def _extract(rctx, python):
-    """Extracts the archive into model/ with hubvendor's archive policy, checking tree_digest if set.
+    """Extracts the archive into model/ with hubvendor's archive policy, checking tree_digest if set;
+    returns the extracted tree's digest (sha256:...).
 
     Never Bazel's own extraction: Bazel 4 follows `../` in member names. Keep in sync with
-    `main` in src/hubvendor/bazel.py (the arguments; its own errors start with "hubvendor: ").
+    `main` in src/hubvendor/bazel.py (the arguments, the digest it prints; its own errors start with "hubvendor: ").
     """
     command = [python, "-m", "hubvendor.bazel", "extract", _ARCHIVE, _MODEL_DIR, "--handle", rctx.attr.handle]
     if rctx.attr.tree_digest:
@@ -101,7 +128,8 @@ def _extract(rctx, python):
     result = rctx.execute(command, timeout = 3600)
     rctx.delete(_ARCHIVE)
     if result.return_code == 0:
-        return
+        digest = result.stdout.strip().split("\n")[-1]
+        return digest if digest.startswith("sha256:") else ""  # an older hubvendor prints none
     last = (result.stderr.strip() or result.stdout.strip() or "exit code %d" % result.return_code).split("\n")[-1]
     if last.startswith("hubvendor: "):
         _fail(rctx, last)
@@ -112,7 +140,7 @@ def _check_model_dir(rctx, url):
     if not rctx.path(_MODEL_DIR).readdir():
         _fail(rctx, "the archive from %s is empty" % url)
 
-def _write_repository(rctx, parsed, url, sha256):
+def _write_repository(rctx, parsed, url, sha256, tree_digest):
     rctx.file("WORKSPACE", "workspace(name = %r)\n" % rctx.name)
     rctx.file("BUILD.bazel", _BUILD_TEMPLATE.format(
         handle = rctx.attr.handle,
@@ -122,6 +150,7 @@ def _write_repository(rctx, parsed, url, sha256):
         model_dir = _MODEL_DIR,
         name = rctx.name,
         sha256_literal = repr(sha256),
+        tree_digest_literal = repr(tree_digest),
         url_literal = repr(url),
     ))
 
@@ -144,9 +173,9 @@ def _hub_model_impl(rctx):
     urls = rctx.attr.urls or [compressed_url(rctx.attr.handle)]
     python = _interpreter(rctx)
     sha256 = _download(rctx, urls, parsed.key)
-    _extract(rctx, python)
+    tree_digest = _extract(rctx, python)
     _check_model_dir(rctx, urls[0])
-    _write_repository(rctx, parsed, urls[0], sha256)
+    _write_repository(rctx, parsed, urls[0], sha256, tree_digest)
     return _reproducibility(rctx, sha256)
 
 hub_model = repository_rule(
@@ -173,6 +202,7 @@ runfiles, plus a hubvendor manifest so that a py_binary depending on it resolves
         ),
         "sha256": attr.string(doc = "SHA-256 of the compressed archive (as in hubvendor.lock). Unpinned builds print it; empty with a tree_digest (a Kaggle model locked from kagglehub's cache), the tree digest is the pin."),
         "integrity": attr.string(doc = "Subresource Integrity checksum of the archive, as an alternative to sha256."),
+        "lock": attr.string(doc = "The lock file the pins come from (e.g. //:hubvendor.lock), named in errors; hub_lock_models() sets it."),
         "tree_digest": attr.string(doc = "The lock's tree digest (sha256:...), checked after extraction. hub_lock() and `hubvendor bazel` set it."),
         "urls": attr.string_list(
             doc = "Archive URLs to try instead of the one derived from the handle (rarely needed: prefer a downloader config).",

@@ -10,6 +10,7 @@ HubModelInfo = provider(
         "key": "The normalised handle (hubvendor.handle.normalise), the manifest key.",
         "runfiles_path": "Runfiles path of the SavedModel directory (for Rlocation), e.g. tfhub_test_half_plus_two_1/model.",
         "sha256": "SHA-256 of the archive the model came from.",
+        "tree_digest": "The extracted tree's digest (sha256:..., as in hubvendor.lock): what tells two copies of a handle apart.",
         "url": "The archive URL the model was fetched from (before downloader-config rewrites).",
         "files": "depset of the model's files.",
     },
@@ -22,12 +23,15 @@ def _rlocation_path(ctx, file):
     return ctx.workspace_name + "/" + file.short_path
 
 def _manifest_entry(model):
-    return {
+    entry = {
         "handle": model.handle,
         "runfiles_path": model.runfiles_path,
         "sha256": model.sha256,
         "url": model.url,
     }
+    if model.tree_digest:
+        entry["tree_digest"] = model.tree_digest
+    return entry
 
 def _write_manifest(ctx, models):
     """Writes <name>.hubvendor.json (the vendored manifest format, runfiles_path instead of path)."""
@@ -60,6 +64,7 @@ def _hub_model_files_impl(ctx):
         key = ctx.attr.key,
         runfiles_path = _model_root(ctx),
         sha256 = ctx.attr.sha256,
+        tree_digest = ctx.attr.tree_digest,
         url = ctx.attr.url,
         files = files,
     )
@@ -81,6 +86,7 @@ hub_model_files = rule(
         "key": attr.string(mandatory = True),
         "model_dir": attr.string(doc = "Top directory of a model that is not a SavedModel (Kaggle models), relative to the repository."),
         "sha256": attr.string(),
+        "tree_digest": attr.string(),
         "url": attr.string(),
     },
     provides = [HubModelInfo],

@@ -129,7 +129,7 @@ def _check_model(raw, where):
 def parse_lock(text, where):
     """struct(models, error): the lock's http(s) and Kaggle entries (gs:// and paths are not Bazel's).
 
-    Each model is struct(handle, key, sha256, size, tree_digest, url); sha256 is "" for a Kaggle entry
+    Each model is struct(handle, key, name (the repository name), sha256, size, tree_digest, url); sha256 is "" for a Kaggle entry
     pinned by its tree digest alone (hub_model() then downloads it unpinned and checks the tree).
     `where` (the lock's label) starts every error, followed by the entry:
     `//:hubvendor.lock: model[1] ("https://..."): ...`.
@@ -164,13 +164,39 @@ def parse_lock(text, where):
         if parsed.key in seen:
             return struct(models = None, error = "%s: model[%d]: duplicate entry for %r" % (where, index, parsed.key))
         seen[parsed.key] = True
-        models.append(struct(
-            handle = handle,
-            key = parsed.key,
-            name = parsed.repository_name,
-            sha256 = raw["sha256"],
-            size = raw["size"],
-            tree_digest = raw["tree_digest"],
-            url = raw["url"],
-        ))
+        models.append(_locked_model(handle, parsed.key, parsed.repository_name, raw["sha256"], raw["size"], raw["tree_digest"], raw["url"]))
     return struct(models = models, error = None)
+
+def _locked_model(handle, key, name, sha256, size, tree_digest, url):
+    return struct(handle = handle, key = key, name = name, sha256 = sha256, size = size, tree_digest = tree_digest, url = url)
+
+_NAME_START = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_NAME_CHARS = _NAME_START + "0123456789_-."
+
+def rename(models, names, where, declaration):
+    """struct(models, error): `models` with the repository names of `names` (handle, any spelling -> name).
+
+    Errors start with `where` (the lock's label) and name the `declaration` to edit (`hub_lock`,
+    `hub.from_lock`): a handle the lock does not pin, a name Bazel refuses, two models with one name.
+    """
+    by_key = {model.key: model for model in models}
+    renamed = {}
+    for handle, name in names.items():
+        parsed = parse_handle(handle)
+        key = parsed.key if not parsed.error else handle
+        if key not in by_key:
+            return struct(models = None, error = "%s: %s(names = ...) renames %r, which the lock does not pin" % (where, declaration, handle))
+        if not name or name[0] not in _NAME_START or [c for c in name.elems() if c not in _NAME_CHARS]:
+            return struct(models = None, error = "%s: %s(names = ...) gives %r the name %r; a repository name is a letter, then letters, digits, '_', '-' or '.'" % (where, declaration, handle, name))
+        renamed[key] = name
+    result = []
+    taken = {}
+    for model in models:
+        if model.key in renamed:
+            model = _locked_model(model.handle, model.key, renamed[model.key], model.sha256, model.size, model.tree_digest, model.url)
+        other = taken.get(model.name)
+        if other:
+            return struct(models = None, error = "%s: handles %r and %r both map to repository name %r; rename one: %s(..., names = {%r: \"<another name>\"})" % (where, other.handle, model.handle, model.name, declaration, model.handle))
+        taken[model.name] = model
+        result.append(model)
+    return struct(models = result, error = None)

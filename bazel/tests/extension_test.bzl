@@ -26,8 +26,8 @@ tree_digest = "sha256:%s"
 def _model(handle, sha256 = "", name = "", integrity = "", urls = []):
     return struct(handle = handle, sha256 = sha256, name = name, integrity = integrity, urls = urls)
 
-def _module(name, models = [], locks = []):
-    return struct(name = name, tags = struct(model = models, from_lock = [struct(lock = lock) for lock in locks]))
+def _module(name, models = [], locks = [], names = {}):
+    return struct(name = name, tags = struct(model = models, from_lock = [struct(lock = lock, names = names) for lock in locks]))
 
 _FILES = {
     "//:hubvendor.lock": _LOCK,
@@ -58,6 +58,8 @@ def _cases():
         ("from_lock and the same model", _ctx([_module("app", [_model(_HALF, _SHA)], ["//:hubvendor.lock"])]), ["kaggle_keras_bert_keras_bert_base_en_2", "tfhub_test_half_plus_two_1"], None),
         ("two locks disagree", _ctx([_module("app", locks = ["//:hubvendor.lock"]), _module("other", locks = ["@other//:hubvendor.lock"])]), None, "in module \"other\""),
         ("malformed lock names module, file and entry", _ctx([_module("app", locks = ["//:malformed.lock"])]), None, "module \"app\": hub.from_lock(lock = \"//:malformed.lock\"): //:malformed.lock: line 16: expected a string or an integer"),
+        ("from_lock renames a locked model", _ctx([_module("app", locks = ["//:hubvendor.lock"], names = {_HALF + "/": "half"})]), ["half", "kaggle_keras_bert_keras_bert_base_en_2"], None),
+        ("from_lock rename of a model not in the lock", _ctx([_module("app", locks = ["//:hubvendor.lock"], names = {"https://tfhub.dev/a/b/1": "ab"})]), None, "module \"app\": hub.from_lock(lock = \"//:hubvendor.lock\"): //:hubvendor.lock: hub.from_lock(names = ...) renames \"https://tfhub.dev/a/b/1\", which the lock does not pin"),
         ("bad handle", _ctx([_module("app", [_model("https://tfhub.dev/a/b", _SHA)])]), None, "module \"app\": hub.model(): handle \"https://tfhub.dev/a/b\": a tfhub.dev handle needs"),
     ]
 
@@ -77,10 +79,12 @@ def check_extension():
     shared = collect_models(_ctx([_module("app", [_model(_HALF, _SHA)], ["//:hubvendor.lock"])]))
     if shared.error or shared.repositories["tfhub_test_half_plus_two_1"].tree_digest != "sha256:" + "b" * 64:
         problems.append("extension: a hub.model() equal to a locked model must keep the lock's tree digest")
+    if shared.error or shared.repositories["tfhub_test_half_plus_two_1"].lock != "//:hubvendor.lock":
+        problems.append("extension: a locked model must name its lock (hub_model() errors name it)")
     if not shared.reproducible or collect_models(_ctx([_module("app", [_model(_HALF)])])).reproducible:
         problems.append("extension: reproducible must be True exactly when every model is pinned")
     tree_only = collect_models(_ctx([_module("app", locks = ["//:tree_only.lock"])]))
     kaggle = tree_only.repositories["kaggle_keras_bert_keras_bert_base_en_2"] if not tree_only.error else None
     if not kaggle or kaggle.sha256 != "" or kaggle.tree_digest != "sha256:" + "d" * 64 or not tree_only.reproducible:
         problems.append("extension: a Kaggle entry locked from kagglehub's cache must be declared, pinned by its tree digest (got %r)" % (tree_only.error or kaggle))
-    return problems, len(cases) + 3
+    return problems, len(cases) + 4

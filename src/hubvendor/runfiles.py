@@ -67,7 +67,7 @@ def find_models() -> "dict[str, str]":
 
     Empty (without touching the file system beyond a few stats) when not running under Bazel.
     Raises :class:`ConfigError` for a malformed hubvendor manifest in the runfiles, and for a handle two
-    manifests pin to different archives (two repositories of one model in one binary: neither may win silently).
+    manifests pin to different copies (two repositories of one model in one binary: neither may win silently).
     """
     from . import manifest
     from .errors import ConfigError
@@ -77,18 +77,32 @@ def find_models() -> "dict[str, str]":
         return {}
     entries = read_runfiles_manifest(runfiles.manifest) if runfiles.manifest else None
     models: dict[str, str] = {}
-    pinned: dict[str, tuple[str, str]] = {}  # key -> (sha256, the manifest that first named it)
+    first: "dict[str, tuple[manifest.ManifestEntry, str]]" = {}  # key -> (the entry, the manifest that first named it)
     for manifest_path in _hubvendor_manifests(runfiles, entries):
         for key, entry in manifest.read(manifest_path).models.items():
-            first = pinned.setdefault(key, (entry.sha256, manifest_path))
-            if entry.sha256 and first[0] and entry.sha256 != first[0]:
+            other, other_path = first.setdefault(key, (entry, manifest_path))
+            conflict = _different_copies(other, entry)
+            if conflict:
                 raise ConfigError(
-                    f"{entry.handle}: vendored twice in this binary's runfiles, as sha256 {first[0]} ({first[1]}) and "
-                    f"{entry.sha256} ({manifest_path}); depend on one of the two repositories")
+                    f"{entry.handle}: vendored twice in this binary's runfiles, as {conflict[0]} ({other_path}) and "
+                    f"{conflict[1]} ({manifest_path}); depend on one of the two repositories")
             directory = _model_directory(runfiles, entries, entry.path)
             if directory and key not in models:
                 models[key] = directory
     return models
+
+
+def _different_copies(one: "manifest.ManifestEntry", other: "manifest.ManifestEntry") -> "tuple[str, str] | None":
+    """How two manifest entries of one handle differ (e.g. ``("sha256 ab..", "sha256 cd..")``), or None.
+
+    The tree digest identifies a copy (a Kaggle model locked from kagglehub's cache has no archive sha256);
+    the archive sha256 only when either lacks it. What neither records cannot be told apart: None.
+    """
+    for name in ("tree_digest", "sha256"):
+        mine, theirs = getattr(one, name), getattr(other, name)
+        if mine and theirs:
+            return None if mine == theirs else (f"{name.replace('_', ' ')} {mine}", f"{name.replace('_', ' ')} {theirs}")
+    return None
 
 
 def _hubvendor_manifests(runfiles: Runfiles, entries: "dict[str, str] | None") -> "list[str]":
