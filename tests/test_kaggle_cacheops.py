@@ -215,6 +215,24 @@ def test_framework_directories_differing_only_in_case_are_ambiguous_unless_one_i
     assert not caplog.records
 
 
+def test_a_miss_looks_in_kagglehubs_cache_once(world, tmp_path, monkeypatch):
+    """``download.ensure`` on a miss asks kagglehub's cache once, and fills from what it found."""
+    from hubvendor import download
+    from hubvendor.cache import Cache
+
+    api, env = world
+    entry = fake_model(Path(env["KAGGLEHUB_CACHE"]) / "models" / "testorg" / "half-plus-two" / "tensorFlow2"
+                       / "tiny" / "3", {"saved_model.pb": b"kagglehub's", "variables/variables.index": b"index"})
+    (entry.parent / "3.complete").write_text("")
+    monkeypatch.setenv("KAGGLEHUB_CACHE", env["KAGGLEHUB_CACHE"])
+    looked: list[str] = []
+    locate = kagglecache.locate
+    monkeypatch.setattr(kagglecache, "locate", lambda handle, *rest: looked.append(str(handle)) or locate(handle, *rest))
+    path = download.ensure(TF, cache=Cache(str(tmp_path / "hubcache")))
+    assert (Path(path) / "saved_model.pb").read_bytes() == b"kagglehub's" and not api.downloads()
+    assert len(looked) == 1, looked
+
+
 def test_a_kagglehub_reader_through_hubvendor_path_keeps_its_tree_while_vendor_replaces_it(world, tmp_path):
     """``kagglehub.model_download`` answered from HUBVENDOR_PATH holds the directory as ``hubvendor.resolve``
     does: ``vendor -o`` swapping the output keeps the old tree until the reader exits."""
