@@ -7,8 +7,10 @@ short must prove it continues the same object: with a strong ETag, ``Range: byte
 the same ETag (the rest is skipped). Without a strong ETag (none, weak, or only ``Last-Modified``, which
 RFC 9110 calls weak), the body is read again from the start and its first N bytes must hash to what was
 already passed on. With ``end`` it reads one range of an object already seen (a part for ``ranged``).
-A failure that ends the URL is an ``httpget.CandidateFailed``; a download slower than
-``HUBVENDOR_MIN_SPEED`` over ``HUBVENDOR_MIN_SPEED_TIME`` fails. requests is imported only when one starts.
+Opening a URL that cannot serve raises ``httpget.CandidateFailed`` (``fetch`` then tries the next);
+once reading, failures are a ``FetchError`` (``SourceChangedError`` for a changed object) naming the
+handle. A download slower than ``HUBVENDOR_MIN_SPEED`` over ``HUBVENDOR_MIN_SPEED_TIME`` fails.
+requests is imported only when one starts.
 """
 
 from __future__ import annotations
