@@ -21,7 +21,7 @@ import pytest
 from support.models import HALF_PLUS_TWO, tar_gz_bytes
 from support.server import HALF_PLUS_TWO_HANDLE, HubServer, write_mirror_config
 
-from hubvendor import fetch, ranged, settings
+from hubvendor import fetch, httpget, ranged, settings
 from hubvendor.errors import ConfigError, FetchError, SourceChangedError
 
 from hubvendor.digest import tree_digest
@@ -114,7 +114,7 @@ class Server:
 
 @pytest.fixture(autouse=True)
 def ranges_on(monkeypatch):
-    monkeypatch.setattr(fetch, "BACKOFF_BASE", 0.01)
+    monkeypatch.setattr(httpget, "BACKOFF_BASE", 0.01)
     monkeypatch.setattr(fetch, "_budget", None)  # a budget sized from this test's settings
     monkeypatch.setenv("HUBVENDOR_RANGED_MIN_SIZE", "1")
     monkeypatch.setenv("HUBVENDOR_CONNECTIONS", "4")

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from hubvendor import fetch, handle, settings
+from hubvendor import fetch, handle, httpget, settings
 from hubvendor.errors import ConfigError, FetchError, SourceChangedError
 
 SIZE = 300_000
@@ -127,7 +127,7 @@ class ScriptedServer:
 
 @pytest.fixture(autouse=True)
 def quick_retries(monkeypatch):
-    monkeypatch.setattr(fetch, "BACKOFF_BASE", 0.01)
+    monkeypatch.setattr(httpget, "BACKOFF_BASE", 0.01)
     monkeypatch.setenv("HUBVENDOR_RETRIES", "3")
     monkeypatch.setenv("HUBVENDOR_READ_TIMEOUT", "2")
     monkeypatch.delenv("HUBVENDOR_DOWNLOADER_CONFIG", raising=False)

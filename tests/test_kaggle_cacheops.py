@@ -179,6 +179,60 @@ def test_a_version_directory_that_is_a_link_is_never_taken(world, tmp_path, monk
     assert api.downloads()
 
 
+def test_framework_directories_differing_only_in_case_are_ambiguous_unless_one_is_spelled_exactly(
+        world, tmp_path, monkeypatch, caplog):
+    """kagglehub keeps the framework as each caller spelled it; hubvendor asks for ``tensorflow2``. With
+    ``TensorFlow2`` and ``tensorFlow2`` both complete, either could be meant: a warning names both and the model
+    is downloaded (the reader used to take the first in sorted order). A directory spelled exactly wins, as
+    ``hubvendor serve`` decides (``kaggle.ref.match_name``)."""
+    from hubvendor import download
+    from hubvendor.cache import Cache
+
+    api, env = world
+    cache = Path(env["KAGGLEHUB_CACHE"])
+    models = cache / "models" / "testorg" / "half-plus-two"
+    for framework in ("TensorFlow2", "tensorFlow2"):
+        fake_model(models / framework / "tiny" / "3", {"saved_model.pb": framework.encode(), "variables/x": b"x"})
+        (models / framework / "tiny" / "3.complete").write_text("")
+    lowered = "kaggle://testorg/half-plus-two/tensorflow2/tiny/3"
+    for name in ("HUBVENDOR_DOWNLOADER_CONFIG", "KAGGLEHUB_CACHE"):
+        monkeypatch.setenv(name, env[name])
+    monkeypatch.delenv("HUBVENDOR_OFFLINE", raising=False)
+    with caplog.at_level(logging.WARNING, logger="hubvendor"):
+        assert kagglecache.locate(lowered, str(cache)) is None
+        path = download.ensure(lowered, cache=Cache(str(tmp_path / "hubcache")))
+    assert (Path(path) / "saved_model.pb").read_bytes() == b"pb" and api.downloads()
+    warnings = {r.getMessage() for r in caplog.records if r.levelno == logging.WARNING}
+    assert warnings == {f"hubvendor: kagglehub's cache has {models / 'TensorFlow2'} and {models / 'tensorFlow2'}, "
+                        f"differing only in case, for kaggle://testorg/half-plus-two/tensorflow2/tiny/3; Kaggle names "
+                        "ignore case, so neither is used (keep one)"}
+    assert kagglecache.locate(TF, str(cache)) == str(models / "tensorFlow2" / "tiny" / "3")  # spelled exactly
+
+    fake_model(models / "tensorflow2" / "tiny" / "3", {"saved_model.pb": b"lower"})
+    (models / "tensorflow2" / "tiny" / "3.complete").write_text("")
+    caplog.clear()
+    assert kagglecache.locate(lowered, str(cache)) == str(models / "tensorflow2" / "tiny" / "3")
+    assert not caplog.records
+
+
+def test_a_miss_looks_in_kagglehubs_cache_once(world, tmp_path, monkeypatch):
+    """``download.ensure`` on a miss asks kagglehub's cache once, and fills from what it found."""
+    from hubvendor import download
+    from hubvendor.cache import Cache
+
+    api, env = world
+    entry = fake_model(Path(env["KAGGLEHUB_CACHE"]) / "models" / "testorg" / "half-plus-two" / "tensorFlow2"
+                       / "tiny" / "3", {"saved_model.pb": b"kagglehub's", "variables/variables.index": b"index"})
+    (entry.parent / "3.complete").write_text("")
+    monkeypatch.setenv("KAGGLEHUB_CACHE", env["KAGGLEHUB_CACHE"])
+    looked: list[str] = []
+    locate = kagglecache.locate
+    monkeypatch.setattr(kagglecache, "locate", lambda handle, *rest: looked.append(str(handle)) or locate(handle, *rest))
+    path = download.ensure(TF, cache=Cache(str(tmp_path / "hubcache")))
+    assert (Path(path) / "saved_model.pb").read_bytes() == b"kagglehub's" and not api.downloads()
+    assert len(looked) == 1, looked
+
+
 def test_a_kagglehub_reader_through_hubvendor_path_keeps_its_tree_while_vendor_replaces_it(world, tmp_path):
     """``kagglehub.model_download`` answered from HUBVENDOR_PATH holds the directory as ``hubvendor.resolve``
     does: ``vendor -o`` swapping the output keeps the old tree until the reader exits."""

@@ -147,4 +147,35 @@ def test_the_401_names_the_url_and_never_the_secret_wherever_the_rule_withholds(
     url = f"{server.url}/api/v1/models/acme/private/tensorflow2/tiny/get"
     assert str(caught.value) == (f"kaggle://acme/private/tensorflow2/tiny: {url}: HTTP 401 Unauthorized; "
                                  f"{httpinfo.CREDENTIALS_WITHHELD}")
+    assert caught.value.refused_status is None  # withheld: not a refusal of the credentials
     assert server.requests == [("GET", "/api/v1/models/acme/private/tensorflow2/tiny/get", False)]
+
+
+def test_a_refusal_of_the_credentials_sent_is_carried_on_the_error(private_model, tmp_path, monkeypatch):
+    """``fetch`` sets ``refused_status`` where the 401 is raised; ``kaggle.api`` explains it from that field
+    (it used to search the message for "HTTP 401" and for the withheld and redirect phrases)."""
+    from hubvendor import fetch
+    from hubvendor.errors import FetchError
+    from hubvendor.kaggle import api as kaggle_api
+    from hubvendor.kaggle.ref import ModelRef
+
+    server, env = private_model
+    for name in (credentials.TOKEN_VAR, credentials.CONFIG_DIR_VAR):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", env["HOME"])
+    monkeypatch.setenv("KAGGLE_USERNAME", "someone")
+    monkeypatch.setenv("KAGGLE_KEY", "not-the-key")
+    config = tmp_path / "mirror.cfg"
+    config.write_text(f"rewrite www.kaggle.com/(.*) {server.url}/$1\n")
+    monkeypatch.setenv("HUBVENDOR_DOWNLOADER_CONFIG", str(config))
+    monkeypatch.delenv("HUBVENDOR_OFFLINE", raising=False)
+    ref = ModelRef.from_key("kaggle://acme/private/tensorflow2/tiny")
+    with pytest.raises(FetchError) as raw:
+        fetch.open_download(ref.instance_url(), name="kaggle://acme/private/tensorflow2/tiny")
+    assert raw.value.refused_status == 401
+    with pytest.raises(FetchError) as explained:
+        kaggle_api.latest_version(ref, name="kaggle://acme/private/tensorflow2/tiny")
+    assert explained.value.refused_status == 401
+    assert str(explained.value) == ("kaggle://acme/private/tensorflow2/tiny: Kaggle answered 401 Unauthorized to the "
+                                    "credentials from KAGGLE_USERNAME/KAGGLE_KEY; check that they are current "
+                                    "(kaggle.com > Settings > API)")

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from support.models import HALF_PLUS_TWO, tar_gz_bytes
 
-from hubvendor import archive, objectstore
+from hubvendor import archive, filesystems, gfilestore, objectstore
 from hubvendor.errors import FetchError, NotFoundError
 from hubvendor.filesystems import FileSystem, LocalFileSystem
 
@@ -96,7 +96,7 @@ def store(kind: str, request, tmp_path: Path) -> tuple[FileSystem, str, bool]:
         return LocalFileSystem(), str(tmp_path / "cache"), True
     if kind == "gfile":
         pytest.importorskip("tensorflow")
-        return objectstore.GFileFileSystem(), str(tmp_path / "cache"), True
+        return gfilestore.GFileFileSystem(), str(tmp_path / "cache"), True
     if kind == "memory":
         import fsspec
 
@@ -132,7 +132,7 @@ def test_filesystem_protocol(kind, request, monkeypatch, tmp_path):
     fs, root, heartbeat_moves_mtime = store(kind, request, tmp_path)
     assert [name for name in sorted(EXERCISED) if not hasattr(fs, name)] == []
     assert fs.local is (kind == "local")
-    monkeypatch.setattr(objectstore, "LOCK_SETTLE_SECONDS", 0.05)
+    monkeypatch.setattr(filesystems, "LOCK_SETTLE_SECONDS", 0.05)
     fs.makedirs(root)
     lock = fs.join(root, "entry.lock")
 
@@ -279,7 +279,7 @@ def test_errors_while_reading_an_object_store_archive_are_fetch_errors(monkeypat
 
 def test_gfile_errors_are_os_errors(monkeypatch, tmp_path):
     pytest.importorskip("tensorflow")
-    fs = objectstore.GFileFileSystem()
+    fs = gfilestore.GFileFileSystem()
     with pytest.raises(FileNotFoundError, match="missing"):
         fs.size(str(tmp_path / "missing"))
     with pytest.raises(FileNotFoundError):
@@ -333,7 +333,7 @@ def test_the_strict_emulator_enforces_the_precondition(strict_gcs_env):
 def test_exactly_one_of_many_lock_creators_wins_on_strict_gcs(strict_gcs_env, monkeypatch):
     import threading
 
-    monkeypatch.setattr(objectstore, "LOCK_SETTLE_SECONDS", 0.0)  # the precondition alone must decide
+    monkeypatch.setattr(filesystems, "LOCK_SETTLE_SECONDS", 0.0)  # the precondition alone must decide
     for round_number in range(5):
         lock = f"gs://{BUCKET}/race-{os.getpid()}-{round_number}.lock"
         stores = [objectstore.FsspecFileSystem(emulator_gcsfs(strict_gcs_env)) for _ in range(8)]

@@ -1,8 +1,9 @@
 """``hubvendor serve`` over a ROOT spelled as Kaggle spells it (``tensorFlow2``, as kagglehub's cache keeps it).
 
 hubvendor asks for the lowercased framework (``.../tensorflow2/tiny/get``, ``.../tensorflow2/tiny/3/download``);
-the server matches owner, model and framework to ROOT's directories ignoring case, as Kaggle does, keeps the
-variation exact, never counts a link out of ROOT, and answers 409 when two directories differ only in case.
+the server matches owner, model and framework to ROOT's directories ignoring case, as Kaggle does (a directory
+spelled as asked first), keeps the variation exact, never counts a link out of ROOT, and answers 409 when two
+directories differ from the name asked only in case.
 """
 
 from __future__ import annotations
@@ -74,15 +75,20 @@ def test_owner_model_and_framework_ignore_case_and_the_variation_does_not(kaggle
 
 
 def test_names_differing_only_in_case_are_refused_with_409_naming_both(kaggle_root):
-    shutil.copytree(kaggle_root / VARIATION, kaggle_root / "testorg" / "half-plus-two" / "TensorFlow2" / "tiny")
+    """Unless one is spelled as asked: that one is meant (``kaggle.ref.match_name``, kagglehub's cache reader's rule too)."""
+    twin = kaggle_root / "testorg" / "half-plus-two" / "TensorFlow2" / "tiny"
+    shutil.copytree(kaggle_root / VARIATION / "3", twin / "4")
     with HubServer(kaggle_root, test_controls=False) as server:
         for path in ["/api/v1/models/testorg/half-plus-two/tensorflow2/tiny/get",
-                     "/api/v1/models/testorg/half-plus-two/tensorFlow2/tiny/3/download"]:
+                     "/api/v1/models/testorg/half-plus-two/TENSORFLOW2/tiny/3/download"]:
             answer = requests.get(server.url + path, timeout=30)
             assert answer.status_code == 409, path
             assert answer.text == (f"cannot serve {path}: testorg/half-plus-two/TensorFlow2, "
                                    "testorg/half-plus-two/tensorFlow2 under ROOT differ only in case; "
                                    "Kaggle names ignore case, so keep one\n")
+        base = f"{server.url}/api/v1/models/testorg/half-plus-two"
+        assert requests.get(f"{base}/tensorFlow2/tiny/get", timeout=30).json() == {"versionNumber": 3}
+        assert requests.get(f"{base}/TensorFlow2/tiny/get", timeout=30).json() == {"versionNumber": 4}
 
 
 def test_a_link_out_of_root_is_never_matched(kaggle_root, tmp_path, saved_model):

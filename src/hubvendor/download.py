@@ -65,22 +65,21 @@ def in_kagglehub(handle: Handle) -> str | None:
     return kagglecache.locate(handle)
 
 
-def from_kagglehub(handle: Handle, dest: str, *, expected_tree_digest: str | None = None) -> FillResult | None:
-    """Fill ``dest`` from a whole version kagglehub downloaded (no network), or None when it has none.
+def from_kagglehub(
+    handle: Handle, source: str, dest: str, *, expected_tree_digest: str | None = None
+) -> FillResult | None:
+    """Fill ``dest`` from ``source``, a whole version kagglehub downloaded (``in_kagglehub``), without network.
 
     The copy goes through the archive's member policy and limits (``archive.copy_tree``); a version it
     refuses, or whose tree is not ``expected_tree_digest``, is downloaded instead, with a warning naming
-    the entry. There is no archive, so the result records no archive sha256 (``""``) and size 0; the tree
-    digest is what locks and builds pin and verify.
+    the entry (None). There is no archive, so the result records no archive sha256 (``""``) and size 0; the
+    tree digest is what locks and builds pin and verify.
     """
     import os
     import shutil
 
     from . import archive
 
-    source = in_kagglehub(handle)
-    if source is None:
-        return None
     where = f"{handle.raw} (kagglehub's cache {source})"
     try:
         tree = archive.copy_tree(source, dest, name=where, limits=archive.Limits.from_settings())
@@ -110,20 +109,22 @@ def ensure(
     ``use=True`` is ``Cache.use``: the entry is also held (shared lock) for this process's lifetime.
     """
     cache = cache or Cache()
+    parsed = parse(handle)
     reuse = expected_sha256 is None or bool(expected_tree_digest)  # kagglehub's copy has no archive to hash
+    kagglehub_copy = in_kagglehub(parsed) if reuse else None  # filled with no network: allowed offline
 
     def fill(h: Handle, dest: str) -> FillResult:
         settings.cache_max_size(), settings.cache_keep_recent()  # the after-fill prune's: bad values fail first
-        if reuse:
-            reused = from_kagglehub(h, dest, expected_tree_digest=expected_tree_digest)
+        if kagglehub_copy is not None:
+            reused = from_kagglehub(h, kagglehub_copy, dest, expected_tree_digest=expected_tree_digest)
             if reused is not None:
                 return reused
         return fetch_archive(h, dest, expected_sha256=expected_sha256, expected_size=expected_size)
 
-    local = reuse and in_kagglehub(parse(handle)) is not None  # filled with no network: allowed offline
+    local = kagglehub_copy is not None
     if use:
-        return cache.use(handle, fill=fill, after_fill=prune_after_fill, fills_offline=local)
-    return cache.ensure(handle, fill=fill, expected_sha256=expected_sha256, expected_size=expected_size,
+        return cache.use(parsed, fill=fill, after_fill=prune_after_fill, fills_offline=local)
+    return cache.ensure(parsed, fill=fill, expected_sha256=expected_sha256, expected_size=expected_size,
                         expected_tree_digest=expected_tree_digest, after_fill=prune_after_fill, fills_offline=local)
 
 

@@ -22,7 +22,15 @@ class ConfigError(HubVendorError, ValueError):
 
 
 class FetchError(HubVendorError, IOError):
-    """A download failed after retries (HTTP status, connection, timeout, blocked URL)."""
+    """A download failed after retries (HTTP status, connection, timeout, blocked URL).
+
+    ``refused_status`` is the 401/403 with which the URL's own host refused the request as sent (neither
+    withheld credentials nor a refusal where a redirect led); ``kaggle.api`` explains it.
+    """
+
+    def __init__(self, *args: object, refused_status: int | None = None) -> None:
+        super().__init__(*args)
+        self.refused_status = refused_status
 
 
 class SourceChangedError(FetchError):

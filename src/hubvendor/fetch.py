@@ -1,380 +1,39 @@
 """HTTP downloads that survive real networks without ever splicing two objects.
 
-``open_download(url, name=handle)`` returns a :class:`Download`, an iterable of ~1 MiB ``bytes``
-chunks. Candidate URLs come from the downloader config (``mirrors``); each is tried in turn and
-the next one is used after a 404, a redirect loop, a refused redirect or a failure that outlasted
-the retries. Redirects are followed only to hosts the config allows. Within a candidate,
-connection errors, timeouts and HTTP 429/500/502/503/504 are retried with exponential backoff and
-jitter (``Retry-After`` honoured up to ``RETRY_AFTER_CAP``, 60 s; a server asking for longer fails
-the candidate at once, naming the URL and the value); the retry budget is renewed only after 1 MiB of progress.
-
-Resuming a body that stopped short must prove it continues the same object: with a strong ETag,
-``Range: bytes=N-`` carries ``If-Range`` and the 206 must echo that ETag and the exact
-``Content-Range`` asked for; a 200 must carry the same ETag (the rest is skipped). Without a strong
-ETag (none, weak, or only ``Last-Modified``, which RFC 9110 calls weak), the body is read again
-from the start and its first N bytes must hash to what was already passed on. Any other answer is
-a :class:`SourceChangedError` or a :class:`FetchError` naming the URL (without signed query
-strings) and the cause. A download slower than ``HUBVENDOR_MIN_SPEED`` over
-``HUBVENDOR_MIN_SPEED_TIME`` fails. Proxies and CA bundles come from the usual environment
-variables; ``TFHUB_DISABLE_CERT_VALIDATION=true`` turns off certificate checks as tensorflow_hub
-does. requests is imported only when a download starts.
+``open_download(url, name=handle)`` returns an iterable of ~1 MiB ``bytes`` chunks (an
+``httpstream.Download``, or a ``ranged.RangedDownload`` over several). Candidate URLs come from the
+downloader config (``mirrors``); each is tried in turn and the next one is used after a 404, a
+redirect loop, a refused redirect or a failure that outlasted the retries; when every candidate failed,
+one :class:`FetchError` names the handle and each candidate's cause. Redirects are followed only to
+hosts the config allows. Within a candidate, connection errors, timeouts and HTTP 429/500/502/503/504
+are retried with exponential backoff and jitter (``httpget``: ``Retry-After`` honoured up to 60 s; a
+server asking for longer fails the candidate at once, naming the URL and the value); the retry budget
+is renewed only after 1 MiB of progress. How a resumed body is proven to continue the same object is
+``httpstream``'s. Proxies and CA bundles come from the usual environment variables;
+``TFHUB_DISABLE_CERT_VALIDATION=true`` turns off certificate checks as tensorflow_hub does. requests
+is imported only when a download starts.
 
 Large objects are read in ranges (``ranged``): when the first response offers ``Accept-Ranges:
 bytes``, a length of at least ``HUBVENDOR_RANGED_MIN_SIZE`` and a strong ETag, and then reads
 slower than ``HUBVENDOR_RANGED_SPEED``, the rest comes as ``Range: bytes=a-b`` requests with
 ``If-Range`` to the final URL, each checked and retried like a resume; the range connections of
 the whole process share one budget of ``HUBVENDOR_CONNECTIONS``.
+
+:func:`request_uncompressed_location` asks the same candidates for tensorflow_hub's UNCOMPRESSED
+answer (a 303 whose body is one ``gs://`` location).
 """
 
 from __future__ import annotations
 
-import hashlib
-import http.client
-import random
-import sys
 import threading
-import time
 import urllib.parse
-from typing import TYPE_CHECKING, Any, Iterator
 
 from . import __version__, httpinfo, mirrors, ranged, settings
-from .errors import FetchError, OfflineError, SourceChangedError
+from .errors import FetchError, OfflineError
 from .handle import Handle
-from .httpget import CandidateFailed, get, new_session
+from .httpget import Attempts, CandidateFailed, get
 from .httpinfo import describe, display_url
-
-if TYPE_CHECKING:
-    import requests
-
-CHUNK_SIZE = 1 << 20
-BACKOFF_BASE = 0.25  # seconds; doubled per consecutive failure, with jitter
-BACKOFF_CAP = 30.0
-RETRY_AFTER_CAP = 60.0  # longest Retry-After honoured; a longer one fails the candidate at once
-FRESH_BUDGET_BYTES = CHUNK_SIZE  # progress that renews the retry budget
-
-
-class _Attempts:
-    """Counts failures of one download and sleeps before the next attempt."""
-
-    def __init__(self, url: str, *, start: int = 0) -> None:
-        self.url = display_url(url)
-        self.limit = settings.retries()
-        self.failures = 0
-        self._progress_mark = start
-
-    def wait(self, cause: str, *, position: int = 0, retry_after: float | None = None) -> None:
-        """Sleep before retrying, or raise CandidateFailed once the retries are spent."""
-        if position >= self._progress_mark + FRESH_BUDGET_BYTES:  # real progress since counting began
-            self.failures = 0
-            self._progress_mark = position
-        self.failures += 1
-        if self.failures > self.limit:
-            raise CandidateFailed(f"{self.url}: {cause} (gave up after {self.limit} retries)", fallback=True)
-        if retry_after is None:
-            delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (self.failures - 1)) * random.uniform(0.5, 1.0)
-        elif retry_after > RETRY_AFTER_CAP:
-            raise CandidateFailed(f"{self.url}: {cause}: not waiting longer than {RETRY_AFTER_CAP:g} s", fallback=True)
-        else:
-            delay = retry_after
-        time.sleep(delay)  # the main thread: Ctrl-C interrupts it; the cache lock's heartbeat thread keeps beating
-
-
-class Download:
-    """A streaming download: iterate for ``bytes`` chunks; ``url`` (after redirects), ``size`` (or None).
-
-    :meth:`close` may be called from another thread while one iterates: the reader then stops
-    without yielding more, reconnecting or touching the closed session. With ``end`` it reads the
-    range ``[offset, end)`` of an object already seen (its ``size`` and strong ETag ``validator``):
-    every request carries ``If-Range``, and an answer that is not that exact range is retried.
-    """
-
-    def __init__(
-        self, source: str, *, name: str, offset: int = 0, headers: dict[str, str] | None = None,
-        end: int | None = None, size: int | None = None, validator: str | None = None,
-    ) -> None:
-        self.name = name
-        self.source = source
-        self.url = source
-        self.size = size
-        self.validator = validator  # the object's strong ETag, if it has one
-        self.accepts_ranges = False  # the first response said Accept-Ranges: bytes
-        self._end = end
-        self._start = offset
-        self._position = offset
-        self._prefix: Any = None  # sha256 of bytes [start, position) when there is no strong ETag
-        self._opened = end is not None
-        self._response: requests.Response | None = None
-        self._attempts = _Attempts(source, start=offset)
-        self._speed = httpinfo.Throughput(settings.min_speed(), settings.min_speed_time())
-        self._progress: Any = None
-        self._lock = threading.Lock()  # guards _closed, _response and _progress against close()
-        self._closed = False
-        sent = headers if httpinfo.may_carry_credentials(source) else httpinfo.without_credentials(headers)
-        self._withheld = sent != headers  # a 401/403 then says why
-        self._session = new_session(sent)
-        try:
-            self._connect()
-        except BaseException:
-            self.close()
-            raise
-
-    # -- public ----------------------------------------------------------------------------
-
-    def __iter__(self) -> Iterator[bytes]:
-        try:
-            while self._response is not None:
-                try:
-                    chunk, state = self._read()
-                except CandidateFailed:
-                    raise
-                except Exception:
-                    if self._closed:  # close() from another thread took the response away mid-read
-                        return
-                    raise
-                if self._closed:
-                    return
-                if chunk:
-                    yield chunk
-                if state is None or self._response is None:  # more to come, or closed by the consumer
-                    continue
-                if state == "":
-                    self.close()
-                    return
-                with self._lock:
-                    if self._response is not None:
-                        self._response.close()
-                self._attempts.wait(state, position=self._position)
-                self._connect()
-        except CandidateFailed as exc:
-            self.close()
-            raise (SourceChangedError if exc.changed else FetchError)(f"{self.name}: {exc}") from None
-
-    def close(self) -> None:
-        self.stop()
-        with self._lock:
-            progress, self._progress = self._progress, None
-        if progress is not None:
-            progress.close()
-
-    def stop(self) -> None:
-        """Close the connection, keeping the progress bar (ranges on other connections move it on)."""
-        with self._lock:
-            self._closed = True
-            response, self._response = self._response, None
-        if response is not None:
-            response.close()
-        self._session.close()
-
-    def add_progress(self, count: int) -> None:
-        """Move the progress bar by ``count`` bytes read elsewhere (by range connections)."""
-        with self._lock:
-            if self._progress is not None:
-                self._progress.update(count)
-
-    def __enter__(self) -> Download:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # -- internals -------------------------------------------------------------------------
-
-    def _read(self) -> tuple[bytes, str | None]:
-        """Up to CHUNK_SIZE bytes, and then: None (more to come), "" (complete) or why it stopped short.
-
-        ``read1`` returns what has arrived, so bytes received before a drop are kept.
-        """
-        import urllib3
-
-        pieces: list[bytes] = []
-        received = 0
-        state = None
-        try:
-            while received < CHUNK_SIZE:
-                want = CHUNK_SIZE - received
-                if self._end is not None:  # a range: a longer answer is read only up to its end
-                    want = min(want, self._end - self._position - received)
-                    if not want:
-                        state = ""
-                        break
-                piece = self._response.raw.read1(want, decode_content=False)
-                if not piece:
-                    end = self._position + received
-                    stop = self.size if self._end is None else self._end
-                    short = stop is not None and end < stop
-                    state = f"connection closed after {end} of {stop} bytes" if short else ""
-                    break
-                pieces.append(piece)
-                received += len(piece)
-                self._too_slow(len(piece))
-        except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
-            state = f"connection dropped after {self._position + received} bytes ({describe(exc)})"
-        data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
-        if self._prefix is not None:
-            self._prefix.update(data)
-        self._position += received
-        with self._lock:
-            if self._progress is not None and received:
-                self._progress.update(received)
-        return data, state
-
-    def _too_slow(self, count: int) -> None:
-        slow = self._speed.add(count)
-        if slow:
-            raise CandidateFailed(f"{display_url(self.source)}: {slow}", fallback=True)
-
-    def _connect(self) -> None:
-        """(Re)open the response at the current position, retrying transient failures."""
-        while True:
-            resume = self._opened and self._position > self._start
-            headers = {}
-            asked: int | None = self._start or None  # first request, or a re-read whose prefix is checked
-            if resume and self.validator:
-                asked = self._position
-                headers["If-Range"] = self.validator
-            if self._end is not None:
-                asked = self._position
-                headers["If-Range"] = self.validator or ""
-            if asked is not None:
-                headers["Range"] = f"bytes={asked}-{'' if self._end is None else self._end - 1}"
-            response = get(self._session, self.source, self._attempts, headers=headers, position=self._position)
-            if response.status_code == 404:
-                response.close()
-                host = urllib.parse.urlsplit(response.url).netloc.rpartition("@")[2]
-                raise CandidateFailed(
-                    f"not found on {host} (HTTP 404 from {display_url(response.url)})", fallback=True
-                )
-            if response.status_code not in (200, 206):
-                response.close()
-                refused = response.status_code in (401, 403)
-                withheld = self._withheld and refused  # name the URL they were withheld from
-                why = httpinfo.CREDENTIALS_WITHHELD if withheld else (
-                    httpinfo.REFUSED_AFTER_REDIRECT if refused and response.history else "")
-                raise CandidateFailed(
-                    f"{display_url(self.source if withheld else response.url)}: HTTP {response.status_code} "
-                    f"{response.reason}" + (f"; {why}" if why else ""),
-                    fallback=response.status_code >= 500,
-                )
-            retry = self._accept(response, asked)
-            if retry is None:
-                return
-            self._attempts.wait(retry, position=self._position)
-
-    def _accept(self, response: requests.Response, asked: int | None) -> str | None:
-        """Take ``response`` as the body from the current position; else why to reconnect."""
-        url = display_url(response.url)
-        try:
-            length = httpinfo.content_length(response.raw.headers.getlist("Content-Length"))
-        except ValueError as exc:
-            response.close()
-            raise CandidateFailed(f"{url}: {exc}", fallback=True) from None
-        etag = httpinfo.strong_etag(response.headers.get("ETag"))
-        if response.status_code == 206:
-            body_start, total, problem = self._check_partial(response, url, asked, length, etag)
-            if problem:
-                return problem
-        else:
-            if self._opened and self.validator and etag != self.validator:
-                response.close()
-                raise _changed(url, f"ETag {self.validator} at the start, {etag or 'none'} now")
-            if self._opened and None not in (self.size, length) and length != self.size:
-                response.close()
-                raise _changed(url, f"{self.size} bytes at the start, {length} now")
-            if self._end is not None:
-                response.close()
-                return "answered 200 instead of 206 to a Range request"
-            body_start, total = 0, length
-        if not self._opened:
-            self.size, self.validator = total, etag
-            self.accepts_ranges = response.headers.get("Accept-Ranges", "").strip().lower() == "bytes"
-            if etag is None:
-                self._prefix = hashlib.sha256()
-        if self._position > body_start and not self._skip(response, body_start):
-            return f"connection dropped while skipping to byte {self._position}"
-        self._speed.restart()
-        first, self._opened = not self._opened, True
-        self.url = response.url
-        with self._lock:
-            if self._closed:  # closed by another thread while reconnecting: iteration ends
-                response.close()
-                return None
-            self._response = response
-            if first and settings.download_progress():
-                from tqdm import tqdm
-
-                self._progress = tqdm(
-                    total=self.size, initial=self._position, unit="B", unit_scale=True, unit_divisor=1024,
-                    desc=self.name, file=sys.stderr, leave=False,
-                )
-        return None
-
-    def _check_partial(
-        self, response: requests.Response, url: str, asked: int | None, length: int | None, etag: str | None
-    ) -> tuple[int, int | None, str | None]:
-        """A 206 must answer the Range asked, for the same object: (first byte, total size, problem).
-
-        A wrong answer to a range of a known object is a problem to retry; any other fails the URL.
-        """
-        header = response.headers.get("Content-Range")
-        parsed = httpinfo.content_range(header)
-        problem = None
-        if asked is None:
-            problem = "answered 206 Partial Content to a request without Range"
-        elif parsed is None:
-            problem = f"answered 206 Partial Content without a valid Content-Range (got {header!r})"
-        elif (parsed[0] != asked or (length is not None and length != parsed[1] - parsed[0] + 1)
-              or None not in (self.size, parsed[2]) and parsed[2] != self.size
-              or self._end is not None and parsed[1] < self._end - 1):
-            problem = (f"asked for bytes from {asked} of {self.size if self.size is not None else 'unknown'}, "
-                       f"server sent Content-Range {header!r} with Content-Length {length}")
-        if self._opened and self.validator and etag != self.validator:
-            response.close()
-            raise _changed(url, f"ETag {self.validator} at the start, {etag or 'none'} on resume")
-        if problem:
-            response.close()
-            if self._end is not None and parsed is not None and parsed[2] not in (None, self.size):
-                raise CandidateFailed(f"{url}: the first response announced {self.size} bytes, a range request "
-                                      f"found {parsed[2]} (truncated, or changed on the server)", fallback=False)
-            if self._end is not None:
-                return 0, None, problem
-            raise CandidateFailed(f"{url}: {problem}", fallback=not self._opened)
-        return parsed[0], parsed[2] if parsed[2] is not None else self.size, None
-
-    def _skip(self, response: requests.Response, body_start: int) -> bool:
-        """Read the body up to the current position without passing it on; False on a drop.
-
-        Without a strong ETag the bytes from this download's start are hashed and must match
-        what was already passed on, so a changed object is never continued.
-        """
-        import urllib3
-
-        check = hashlib.sha256() if self._opened and self._prefix is not None else None
-        at = body_start
-        try:
-            while at < self._position:
-                chunk = response.raw.read1(min(CHUNK_SIZE, self._position - at), decode_content=False)
-                if not chunk:
-                    break
-                if check is not None and at + len(chunk) > self._start:
-                    check.update(memoryview(chunk)[max(0, self._start - at):])
-                at += len(chunk)
-                self._too_slow(len(chunk))
-        except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError):
-            pass
-        if at < self._position:
-            response.close()
-            return False
-        if check is not None and check.digest() != self._prefix.copy().digest():
-            response.close()
-            raise _changed(display_url(response.url), f"its first {self._position - self._start} bytes differ")
-        return True
-
-
-def _changed(url: str, detail: str) -> CandidateFailed:
-    return CandidateFailed(
-        f"{url}: the file changed on the server during the download ({detail}); nothing was kept, run again",
-        fallback=False, changed=True,
-    )
+from .httpstream import Download
 
 
 def open_download(
@@ -398,8 +57,8 @@ def open_download(
             download = Download(candidate, name=name, offset=offset, headers=headers)
         except CandidateFailed as exc:
             failures.append(str(exc))
-            if not exc.fallback:
-                break
+            if not exc.fallback:  # the last candidate tried: its refusal is the error's
+                raise exc.error(_failure_message(name, candidates, failures)) from None
         else:
             return _in_ranges(download, headers) if offset == 0 else download
     raise FetchError(_failure_message(name, candidates, failures))
@@ -432,7 +91,7 @@ def _in_ranges(first: Download, headers: dict[str, str] | None) -> Download | ra
             return Download(first.url, name=first.name, offset=start, end=end, size=first.size,
                             validator=first.validator, headers=part_headers)
         except CandidateFailed as exc:
-            raise (SourceChangedError if exc.changed else FetchError)(f"{first.name}: {exc}") from None
+            raise exc.error(f"{first.name}: {exc}") from None
 
     return ranged.RangedDownload(first, open_part=open_range, connections=connections,
                                  budget=connection_budget(), progress=first.add_progress,
@@ -452,7 +111,7 @@ def request_uncompressed_location(handle: Handle) -> str:
         plain.headers["User-Agent"] = f"hubvendor/{__version__} {requests.utils.default_user_agent()}"
         for candidate in candidates:
             try:
-                response = get(plain, candidate, _Attempts(candidate), allow_redirects=False)
+                response = get(plain, candidate, Attempts(candidate), allow_redirects=False)
             except CandidateFailed as exc:
                 failures.append(str(exc))
                 continue

@@ -1,20 +1,26 @@
-"""The storage seam under the cache: a small protocol and the local implementation.
+"""The storage seam under the cache: a small protocol, the local implementation, and what stores share.
 
-Object stores (fsspec, TensorFlow gfile) implement the same protocol in ``objectstore.py``,
-which also holds the one factory (``objectstore.filesystem_for``): this module imports neither.
+Object stores implement the same protocol: fsspec in ``objectstore``, which also holds the one factory
+(``objectstore.filesystem_for``), and TensorFlow's gfile in ``gfilestore``; this module imports neither.
+Both join paths with :func:`join_url`, digest trees with :func:`streamed_tree_digest` and wait
+``LOCK_SETTLE_SECONDS`` before reading a lock file back.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import urllib.parse
 import uuid
-from collections.abc import Iterator
-from typing import Protocol
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
 
 from . import entry as entry_files
+
+LOCK_SETTLE_SECONDS = 0.5  # an object store's lock file is read back this long after its creation
+_DIGEST_CHUNK_BYTES = 1 << 20
 
 
 class FileSystem(Protocol):
@@ -150,3 +156,24 @@ def local_path(root: str) -> str:
         return root
     parts = urllib.parse.urlsplit(root)
     return urllib.parse.unquote(parts.path) or "/"
+
+
+def join_url(*parts: str) -> str:
+    """An object-store path: ``parts`` joined by single slashes."""
+    return "/".join([parts[0].rstrip("/"), *(p.strip("/") for p in parts[1:] if p)])
+
+
+def streamed_tree_digest(files: list[tuple[str, str]], open_read: Callable[[str], Any]) -> str:
+    """``digest.tree_digest`` of ``(relative POSIX path, store path)`` pairs, each file streamed from ``open_read``."""
+    from .digest import TreeDigest
+
+    digest = TreeDigest()
+    for rel, path in files:
+        file_hash = hashlib.sha256()
+        size = 0
+        with open_read(path) as f:
+            while chunk := f.read(_DIGEST_CHUNK_BYTES):
+                file_hash.update(chunk)
+                size += len(chunk)
+        digest.add(rel.encode("utf-8", "surrogateescape"), size, file_hash.hexdigest())
+    return digest.hexdigest()

@@ -2,17 +2,21 @@
 
 :func:`new_session` builds a requests session that follows redirects only where the downloader
 config allows and asks for identity encoding; :func:`get` sends one GET, retrying connection errors,
-timeouts and HTTP 429/500/502/503/504 through the caller's attempt counter. A failure that ends a
-candidate URL is a :class:`CandidateFailed` (``fallback`` says whether the next mirror may serve).
-requests is imported only when a request is made.
+timeouts and HTTP 429/500/502/503/504 through the caller's :class:`Attempts` (exponential backoff with
+jitter, ``Retry-After`` honoured up to ``RETRY_AFTER_CAP``, the budget renewed by real progress). A
+failure that ends a candidate URL is a :class:`CandidateFailed` (``fallback`` says whether the next
+mirror may serve). requests is imported only when a request is made.
 """
 
 from __future__ import annotations
 
+import random
+import time
 import urllib.parse
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from . import __version__, httpinfo, mirrors, settings
+from .errors import FetchError, SourceChangedError
 from .httpinfo import describe, display_url
 
 if TYPE_CHECKING:
@@ -20,19 +24,55 @@ if TYPE_CHECKING:
 
 MAX_REDIRECTS = 10
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-
-
-class Attempts(Protocol):
-    def wait(self, cause: str, *, position: int = 0, retry_after: float | None = None) -> None: ...
+BACKOFF_BASE = 0.25  # seconds; doubled per consecutive failure, with jitter
+BACKOFF_CAP = 30.0
+RETRY_AFTER_CAP = 60.0  # longest Retry-After honoured; a longer one fails the candidate at once
+FRESH_BUDGET_BYTES = 1 << 20  # progress that renews the retry budget
 
 
 class CandidateFailed(Exception):
-    """This candidate URL cannot serve the download; ``fallback`` says whether to try the next one."""
+    """This candidate URL cannot serve the download; ``fallback`` says whether to try the next one.
 
-    def __init__(self, message: str, *, fallback: bool, changed: bool = False) -> None:
+    ``refused_status`` is the 401/403 of the URL's own host to the request as sent (credentials neither
+    withheld nor refused where a redirect led); ``changed``: the object changed during the download.
+    """
+
+    def __init__(self, message: str, *, fallback: bool, changed: bool = False,
+                 refused_status: int | None = None) -> None:
         super().__init__(message)
         self.fallback = fallback
         self.changed = changed
+        self.refused_status = refused_status
+
+    def error(self, message: str) -> FetchError:
+        """The :class:`FetchError` (``SourceChangedError`` when changed) to raise with ``message``."""
+        return (SourceChangedError if self.changed else FetchError)(message, refused_status=self.refused_status)
+
+
+class Attempts:
+    """Counts failures of one download and sleeps before the next attempt."""
+
+    def __init__(self, url: str, *, start: int = 0) -> None:
+        self.url = display_url(url)
+        self.limit = settings.retries()
+        self.failures = 0
+        self._progress_mark = start
+
+    def wait(self, cause: str, *, position: int = 0, retry_after: float | None = None) -> None:
+        """Sleep before retrying, or raise CandidateFailed once the retries are spent."""
+        if position >= self._progress_mark + FRESH_BUDGET_BYTES:  # real progress since counting began
+            self.failures = 0
+            self._progress_mark = position
+        self.failures += 1
+        if self.failures > self.limit:
+            raise CandidateFailed(f"{self.url}: {cause} (gave up after {self.limit} retries)", fallback=True)
+        if retry_after is None:
+            delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (self.failures - 1)) * random.uniform(0.5, 1.0)
+        elif retry_after > RETRY_AFTER_CAP:
+            raise CandidateFailed(f"{self.url}: {cause}: not waiting longer than {RETRY_AFTER_CAP:g} s", fallback=True)
+        else:
+            delay = retry_after
+        time.sleep(delay)  # the main thread: Ctrl-C interrupts it; the cache lock's heartbeat thread keeps beating
 
 
 def new_session(headers: dict[str, str] | None = None) -> requests.Session:

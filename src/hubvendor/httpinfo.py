@@ -20,9 +20,9 @@ MAX_LOCATION_BYTES = 4096  # an UNCOMPRESSED answer is one short gs:// path
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d{1,19})-(\d{1,19})/(\d{1,19}|\*)\s*$")
 _GCS_LOCATION = re.compile(r"^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/[^\s/]+)*/?$")
 _SAFE_QUERY = frozenset({("tf-hub-format", "compressed"), ("tf-hub-format", "uncompressed")})
-# what a 401/403 adds when its request went without credentials by may_carry_credentials (kaggle.api looks for it)
+# what a 401/403 adds when its request went without credentials by may_carry_credentials
 CREDENTIALS_WITHHELD = "the credentials were withheld because the URL is plain http (sent only over https or to this machine)"
-# what a 401/403 adds when it came from where a redirect led (signed storage), not from the URL asked (kaggle.api too)
+# what a 401/403 adds when it came from where a redirect led (signed storage), not from the URL asked
 REFUSED_AFTER_REDIRECT = ("refused where the server's redirect led (a signed storage URL that expired or was revoked; "
                           "a new run asks for a new one)")
 

@@ -1,19 +1,20 @@
-"""Object-store caches: the ``filesystems.FileSystem`` protocol over fsspec and over TensorFlow's gfile.
+"""Object-store caches: the one factory of stores, the fsspec store, and archives read from a store.
 
 ``filesystem_for(root)`` is the one factory of stores (local paths get ``filesystems.LocalFileSystem``); for URLs it prefers fsspec when the scheme's implementation is installed (``hubvendor[gcs]``
 = gcsfs, ``hubvendor[s3]`` = s3fs): it needs no TensorFlow and creates lock files with a server-side
 precondition (GCS ``ifGenerationMatch=0``, S3 ``If-None-Match: *``). Otherwise TensorFlow's gfile
-serves any scheme TensorFlow knows, as tensorflow_hub does. fsspec takes its settings (credentials,
+(``gfilestore``) serves any scheme TensorFlow knows, as tensorflow_hub does. fsspec takes its settings (credentials,
 endpoints) from the usual places: ``STORAGE_EMULATOR_HOST``, ``AWS_*``, ``FSSPEC_<PROTOCOL>_<KWARG>``.
 
 Lock guarantee: :meth:`create_exclusive` checks for the file, creates it with the precondition, waits
-``LOCK_SETTLE_SECONDS`` and reads it back; it reports success only if the file holds this caller's
+``filesystems.LOCK_SETTLE_SECONDS`` and reads it back; it reports success only if the file holds this caller's
 text. On stores that enforce the precondition (GCS, S3, moto) exactly one concurrent creator wins.
 On stores that ignore it (gcp-storage-emulator; gfile, like tensorflow_hub) two creators can both win
 only if both checked before either wrote and each read back before the other wrote, within the
 settle time; the cost is a duplicate download, as the entry is only moved into place when absent.
 Directory renames are copies: the cache writes the descriptor (file count, bytes) first and copies
 ``saved_model.pb`` last, so hubvendor readers never take a half-copied entry as complete.
+:class:`ObjectDownload` streams a ``gs://`` (or other store's) archive for ``download.fetch_archive``.
 """
 
 from __future__ import annotations
@@ -21,20 +22,19 @@ from __future__ import annotations
 import contextlib
 import datetime
 import functools
-import hashlib
 import importlib.util
 import os
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
-from .errors import CacheError, ConfigError, FetchError, NotFoundError
+from . import filesystems
 from .entry import SAVED_MODEL_FILES
-from .filesystems import FileSystem, LocalFileSystem, is_remote
+from .errors import CacheError, ConfigError, FetchError, NotFoundError
+from .filesystems import FileSystem, LocalFileSystem, is_remote, join_url, streamed_tree_digest
+from .gfilestore import GFileFileSystem
 
-LOCK_SETTLE_SECONDS = 0.5
 CHUNK_BYTES = 1 << 20
 _EXTRAS = {"gs": "gcs", "gcs": "gcs", "s3": "s3", "s3a": "s3"}
 _PASSED_THROUGH = (FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError)  # callers branch on these
@@ -58,26 +58,6 @@ def _store_call(method: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-def _join(*parts: str) -> str:
-    return "/".join([parts[0].rstrip("/"), *(p.strip("/") for p in parts[1:] if p)])
-
-
-def _tree_digest(files: list[tuple[str, str]], open_read: Callable[[str], IO[bytes] | _GFileReader]) -> str:
-    """``digest.tree_digest`` of ``(relative POSIX path, store path)`` pairs, each file streamed."""
-    from .digest import TreeDigest
-
-    digest = TreeDigest()
-    for rel, path in files:
-        file_hash = hashlib.sha256()
-        size = 0
-        with open_read(path) as f:
-            while chunk := f.read(CHUNK_BYTES):
-                file_hash.update(chunk)
-                size += len(chunk)
-        digest.add(rel.encode("utf-8", "surrogateescape"), size, file_hash.hexdigest())
-    return digest.hexdigest()
-
-
 class FsspecFileSystem:
     """A cache store on any fsspec filesystem; tuned for gcsfs and s3fs (no listings cache)."""
 
@@ -95,7 +75,7 @@ class FsspecFileSystem:
         return cls(fsspec.filesystem(protocol, use_listings_cache=False), name=name)
 
     def join(self, *parts: str) -> str:
-        return _join(*parts)
+        return join_url(*parts)
 
     @_store_call
     def exists(self, path: str) -> bool:
@@ -134,7 +114,7 @@ class FsspecFileSystem:
             self.fs.pipe_file(path, data, mode="create")
         except FileExistsError:
             return False
-        time.sleep(LOCK_SETTLE_SECONDS)
+        time.sleep(filesystems.LOCK_SETTLE_SECONDS)
         try:
             return self.fs.cat_file(path) == data
         except FileNotFoundError:
@@ -159,7 +139,7 @@ class FsspecFileSystem:
         graph = [rel for rel in relative if rel.rsplit("/", 1)[-1] in SAVED_MODEL_FILES]
         for batch in ([rel for rel in relative if rel not in graph], graph):  # the graph last
             if batch:
-                self.fs.copy([_join(src, rel) for rel in batch], [_join(dst, rel) for rel in batch])
+                self.fs.copy([join_url(src, rel) for rel in batch], [join_url(dst, rel) for rel in batch])
         self.rmtree(src)
         return True
 
@@ -210,7 +190,7 @@ class FsspecFileSystem:
         found = self.fs.find(path, detail=True)
         files = [(name[len(base) + 1:], name) for name, info in found.items()
                  if info.get("type") != "directory" and not name.endswith("/")]
-        return _tree_digest(files, self.open_read)
+        return streamed_tree_digest(files, self.open_read)
 
     @contextlib.contextmanager
     def local_dir(self, path: str) -> Iterator[str]:
@@ -220,7 +200,7 @@ class FsspecFileSystem:
             for dirpath, _, filenames in os.walk(local):
                 for name in filenames:
                     sources.append(os.path.join(dirpath, name))
-                    targets.append(_join(path, os.path.relpath(sources[-1], local).replace(os.sep, "/")))
+                    targets.append(join_url(path, os.path.relpath(sources[-1], local).replace(os.sep, "/")))
             if sources:
                 self.fs.put(sources, targets)
 
@@ -232,173 +212,6 @@ class FsspecFileSystem:
     def size(self, path: str) -> int | None:
         return self.fs.size(path)
 
-
-class GFileFileSystem:
-    """A cache store on TensorFlow's filesystems (``tf.io.gfile``), as tensorflow_hub uses them.
-
-    TensorFlow's ``OpError`` surfaces as the matching OSError subclass (not found, exists, permission,
-    timeout; OSError otherwise), so callers handle gfile stores as they handle the others.
-    """
-
-    local = False
-
-    def __init__(self) -> None:
-        import tensorflow as tf
-
-        self.gfile = tf.io.gfile
-        self.errors = tf.errors
-        self._os_types: tuple[tuple[type[Exception], type[OSError]], ...] = (
-            (tf.errors.NotFoundError, FileNotFoundError),
-            (tf.errors.AlreadyExistsError, FileExistsError),
-            (tf.errors.PermissionDeniedError, PermissionError),
-            (tf.errors.UnauthenticatedError, PermissionError),
-            (tf.errors.DeadlineExceededError, TimeoutError),
-        )
-
-    @contextlib.contextmanager
-    def os_errors(self, path: str) -> Iterator[None]:
-        """Raise ``tf.errors.OpError`` from the block as the matching OSError subclass, naming ``path``."""
-        try:
-            yield
-        except self.errors.OpError as exc:
-            os_type = next((os_type for tf_type, os_type in self._os_types if isinstance(exc, tf_type)), OSError)
-            raise os_type(f"{path}: {exc.message}") from exc
-
-    def join(self, *parts: str) -> str:
-        return _join(*parts)
-
-    def exists(self, path: str) -> bool:
-        with self.os_errors(path):
-            return self.gfile.exists(path)
-
-    def listdir(self, path: str) -> list[str]:
-        try:
-            with self.os_errors(path):
-                return sorted(name.rstrip("/") for name in self.gfile.listdir(path))
-        except FileNotFoundError:
-            return []
-
-    def makedirs(self, path: str) -> None:
-        with self.os_errors(path):
-            self.gfile.makedirs(path)
-
-    def read_text(self, path: str) -> str:
-        with self.os_errors(path), self.gfile.GFile(path, "rb") as f:
-            return f.read().decode("utf-8", errors="replace")
-
-    def write_text(self, path: str, text: str) -> None:
-        tmp = f"{path}.tmp{uuid.uuid4().hex}"
-        with self.os_errors(path):
-            with self.gfile.GFile(tmp, "wb") as f:
-                f.write(text.encode("utf-8"))
-            self.gfile.rename(tmp, path, overwrite=True)
-
-    def create_exclusive(self, path: str, text: str) -> bool:
-        """tensorflow_hub's create-if-absent (write a temp file, rename without overwrite), then read back."""
-        tmp = f"{path}.tmp{uuid.uuid4().hex}"
-        try:
-            with self.os_errors(path):
-                with self.gfile.GFile(tmp, "wb") as f:
-                    f.write(text.encode("utf-8"))
-                self.gfile.rename(tmp, path, overwrite=False)
-        except FileExistsError:
-            return False
-        finally:
-            self.remove(tmp)
-        time.sleep(LOCK_SETTLE_SECONDS)
-        try:
-            return self.read_text(path) == text
-        except FileNotFoundError:
-            return False
-
-    def remove(self, path: str) -> None:
-        with contextlib.suppress(FileNotFoundError), self.os_errors(path):
-            self.gfile.remove(path)
-
-    def rmtree(self, path: str) -> None:
-        with contextlib.suppress(FileNotFoundError), self.os_errors(path):
-            self.gfile.rmtree(path)
-
-    def rename_dir(self, src: str, dst: str) -> bool:
-        if self.listdir(dst):
-            return False
-        with self.os_errors(src):
-            self.gfile.rename(src, dst, overwrite=True)
-        return True
-
-    def mtime(self, path: str) -> float | None:
-        try:
-            with self.os_errors(path):
-                return self.gfile.stat(path).mtime_nsec / 1e9
-        except FileNotFoundError:
-            return None
-
-    def touch(self, path: str) -> None:
-        """gfile cannot set times: rewrite the same contents (one request on object stores)."""
-        with contextlib.suppress(FileNotFoundError):
-            self.write_text(path, self.read_text(path))
-
-    def tree_stats(self, path: str) -> tuple[int, int]:
-        files = total = 0
-        with self.os_errors(path):
-            if not self.gfile.isdir(path):
-                return 0, 0
-            for dirpath, _, filenames in self.gfile.walk(path):
-                for name in filenames:
-                    with contextlib.suppress(self.errors.NotFoundError):
-                        total += self.gfile.stat(_join(dirpath, name)).length
-                        files += 1
-        return files, total
-
-    def tree_digest(self, path: str) -> str:
-        files = []
-        with self.os_errors(path):
-            for dirpath, _, filenames in self.gfile.walk(path):
-                relative = dirpath[len(path.rstrip("/")):].strip("/")
-                files.extend((f"{relative}/{name}" if relative else name, _join(dirpath, name)) for name in filenames)
-        return _tree_digest(files, self.open_read)
-
-    @contextlib.contextmanager
-    def local_dir(self, path: str) -> Iterator[str]:
-        with tempfile.TemporaryDirectory(prefix="hubvendor-staging-") as local:
-            yield local
-            with self.os_errors(path):
-                for dirpath, _, filenames in os.walk(local):
-                    relative = os.path.relpath(dirpath, local).replace(os.sep, "/")
-                    target_dir = path if relative == "." else _join(path, relative)
-                    self.gfile.makedirs(target_dir)
-                    for name in filenames:
-                        self.gfile.copy(os.path.join(dirpath, name), _join(target_dir, name), overwrite=True)
-
-    def open_read(self, path: str) -> _GFileReader:
-        return _GFileReader(self, path)
-
-    def size(self, path: str) -> int | None:
-        with self.os_errors(path):
-            return self.gfile.stat(path).length
-
-
-class _GFileReader:
-    """A ``GFile`` opened for reading whose TensorFlow errors surface as OSError."""
-
-    def __init__(self, fs: GFileFileSystem, path: str) -> None:
-        self._fs = fs
-        self._path = path
-        self._file = fs.gfile.GFile(path, "rb")
-
-    def read(self, size: int = -1) -> bytes:
-        with self._fs.os_errors(self._path):
-            return self._file.read(size)
-
-    def close(self) -> None:
-        with self._fs.os_errors(self._path):
-            self._file.close()
-
-    def __enter__(self) -> _GFileReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def filesystem_for(url: str, *, name: str = "") -> FileSystem:
@@ -445,7 +258,7 @@ def _required_options(cls: type) -> list[str]:
 
 
 class ObjectDownload:
-    """A gs:// (or other object-store) archive read in chunks, shaped like ``fetch.Download``."""
+    """A gs:// (or other object-store) archive read in chunks, shaped like ``httpstream.Download``."""
 
     def __init__(self, url: str, *, name: str) -> None:
         self.name = name

@@ -14,8 +14,9 @@ It answers what tensorflow_hub, kagglehub and hubvendor request, from files insi
   ``/models/<owner>/<model>/frameworks/<framework>/variations/<variation>/versions/<version>?tf-hub-format=compressed``
   answers the same archive. Owner, model and framework match ROOT's directory names case-insensitively, as
   Kaggle matches its slugs (a ROOT copied from kagglehub's cache has ``tensorFlow2``, hubvendor asks for
-  ``tensorflow2``); variation and version match exactly. Two directories whose names differ only in case
-  answer ``409 Conflict`` naming both, for either could be meant.
+  ``tensorflow2``); variation and version match exactly. A name spelled as a directory is that directory;
+  two directories that both match it only ignoring case answer ``409 Conflict`` naming both, for either could
+  be meant (the rule is ``kaggle.ref.match_name``, which kagglehub's cache reader shares).
 - ``GET /api/v1/models/<owner>/<model>/<framework>/<variation>/get``: ``{"versionNumber": N}``, the highest
   version present under ``ROOT/<owner>/<model>/<framework>/<variation>/`` (a ``<N>/`` directory or ``<N>.tar.gz``),
   as Kaggle answers it (``hubvendor lock`` pins a versionless handle so).
@@ -46,6 +47,7 @@ import socket
 import urllib.parse
 from typing import Any
 
+from .kaggle.ref import AmbiguousNameError, match_name
 from .servedroot import Archive, HubState, TreeError
 
 FORMAT_QUERY = "tf-hub-format"
@@ -59,8 +61,8 @@ _RANGE = re.compile(r"\s*bytes\s*=\s*([0-9]*)\s*-\s*([0-9]*)\s*", re.ASCII | re.
 # -- HTTP ------------------------------------------------------------------------------------
 
 
-class AmbiguousNameError(Exception):
-    """Several directories under ROOT, differing only in case, match one name of a Kaggle path."""
+class NameConflictError(Exception):
+    """Several directories under ROOT could be meant by one name of a Kaggle path (answered 409)."""
 
 
 class HubServer(http.server.ThreadingHTTPServer):
@@ -106,7 +108,7 @@ class HubRequestHandler(http.server.BaseHTTPRequestHandler):
             self.route(model_path, dict(urllib.parse.parse_qsl(parts.query)), head)
         except TreeError as exc:
             self.send_simple(500, f"cannot serve {path}: {exc}\n", head=head)
-        except AmbiguousNameError as exc:
+        except NameConflictError as exc:
             self.send_simple(409, f"cannot serve {path}: {exc}\n", head=head)
         except (BrokenPipeError, ConnectionResetError, socket.timeout):
             self.close_connection = True
@@ -156,9 +158,9 @@ class HubRequestHandler(http.server.BaseHTTPRequestHandler):
     def kaggle_path(self, parts: list[str]) -> str:
         """``owner/model/framework/variation[/version]`` as spelled under ROOT (module docstring).
 
-        The first three names each match the one directory inside ROOT (``HubState.model_dir``: links out
-        of ROOT do not count) whose name is equal ignoring case; with none the path stays as asked (a 404
-        follows), with several it raises :class:`AmbiguousNameError`.
+        The first three names each match a directory inside ROOT (``HubState.model_dir``: links out of ROOT
+        do not count) by ``match_name``; with none the path stays as asked (a 404 follows), when several
+        could be meant it raises :class:`NameConflictError`.
         """
         state = self.server.state
         found: list[str] = []
@@ -169,14 +171,14 @@ class HubRequestHandler(http.server.BaseHTTPRequestHandler):
                 entries = os.listdir(directory) if directory else []
             except OSError:
                 entries = []
-            matches = sorted(entry for entry in entries
-                             if entry.lower() == name.lower() and state.model_dir("/".join([*found, entry])))
-            if len(matches) > 1:
-                raise AmbiguousNameError(f"{', '.join('/'.join([*found, m]) for m in matches)} under ROOT differ "
-                                         "only in case; Kaggle names ignore case, so keep one")
-            if not matches:
+            try:
+                match = match_name(name, entries, lambda entry: bool(state.model_dir("/".join([*found, entry]))))
+            except AmbiguousNameError as exc:
+                raise NameConflictError(f"{', '.join('/'.join([*found, m]) for m in exc.matches)} under ROOT differ "
+                                        "only in case; Kaggle names ignore case, so keep one") from None
+            if match is None:
                 return "/".join(parts)
-            found.append(matches[0])
+            found.append(match)
         return "/".join([*found, *parts[3:]])
 
     def compressed(self, model_path: str, head: bool) -> None:

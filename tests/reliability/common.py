@@ -15,12 +15,12 @@ from hubvendor.cache import Descriptor
 
 SOAK = os.environ.get("HUBVENDOR_SOAK", "") not in ("", "0")
 ENTRY = re.compile(r"^[0-9a-f]{40}$")
-# Runs the CLI with a short retry backoff (fetch.BACKOFF_BASE has no environment variable).
+# Runs the CLI with a short retry backoff (httpget.BACKOFF_BASE has no environment variable).
 # `ensure HANDLE SHA256` is an extra pseudo-command: download.ensure with a pinned archive digest.
 RUNNER = (
     "import sys\n"
-    "import hubvendor.fetch as fetch\n"
-    "fetch.BACKOFF_BASE = 0.02\n"
+    "import hubvendor.httpget as httpget\n"
+    "httpget.BACKOFF_BASE = 0.02\n"
     "from hubvendor.cli import main\n"
     "if sys.argv[1:2] == ['ensure']:\n"
     "    from hubvendor.download import ensure\n"

@@ -10,19 +10,16 @@ naming the credential's source, or saying that they were withheld from a plain-h
 from __future__ import annotations
 
 import json
-import re
 
-from .. import httpinfo
 from ..errors import FetchError
 from . import credentials
 from .ref import ModelRef
 
 MAX_DESCRIPTION_BYTES = 1 << 20
-_AUTH_STATUS = re.compile(r"HTTP (401|403)\b")
 
 
 def open_download(ref: ModelRef, path: str | None = None, *, name: str):
-    """Start downloading the version's archive (or one file of it): a ``fetch.Download``."""
+    """Start downloading the version's archive (or one file of it): a ``fetch.open_download`` stream."""
     return _open(ref.download_url(path), name)
 
 
@@ -58,7 +55,7 @@ def _open(url: str, name: str):
     try:
         return fetch.open_download(url, name=name, headers=credential.headers if credential else None)
     except FetchError as exc:
-        status = _AUTH_STATUS.search(str(exc))
-        if status and not any(why in str(exc) for why in (httpinfo.CREDENTIALS_WITHHELD, httpinfo.REFUSED_AFTER_REDIRECT)):
-            raise FetchError(credentials.auth_failure(name, int(status.group(1)), credential)) from None
+        if exc.refused_status is not None:  # Kaggle refused the credentials as sent (or their absence)
+            raise FetchError(credentials.auth_failure(name, exc.refused_status, credential),
+                             refused_status=exc.refused_status) from None
         raise

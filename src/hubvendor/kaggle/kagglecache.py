@@ -3,22 +3,27 @@
 ``<KAGGLEHUB_CACHE or ~/.cache/kagglehub>/models/<owner>/<model>/<framework>/<variation>/<version>/``
 holds a model; ``.../<variation>/<version>.complete`` marks the whole version complete and
 ``.../<variation>/.complete/<version>/<path>.complete`` one file fetched with ``model_download(h, path=...)``.
-kagglehub keeps the framework as the user spelled it, so lookups compare owner, model and framework
-case-insensitively. Only whole versions count for hubvendor: per-file entries cannot show that nothing is missing.
+kagglehub keeps the framework as the user spelled it, so lookups match owner, model and framework as
+Kaggle does (``ref.match_name``: the exact spelling, else the one directory equal ignoring case); when
+several directories differ from the name only in case, a warning names them and none is used. Only whole
+versions count for hubvendor: per-file entries cannot show that nothing is missing. No symbolic link in
+the cache is followed or written through (:func:`_first_link`): a link could make any directory the model.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
 import uuid
 
 from ..errors import CacheError
-from .ref import ModelRef
+from .ref import AmbiguousNameError, ModelRef, match_name
 
 CACHE_VAR = "KAGGLEHUB_CACHE"
 MARKERS = ".complete"
+_log = logging.getLogger("hubvendor")
 
 
 def root() -> str:
@@ -40,8 +45,7 @@ def version_dir(handle: object, cache_root: str | None = None) -> str | None:
     if ref.version is None:
         return None
     variation_dir = _variation_dir(cache_root or root(), ref)
-    model_dir = os.path.join(variation_dir, str(ref.version)) if variation_dir else None
-    return model_dir if model_dir and _real_dir(model_dir) else None  # a link could make any directory "the model"
+    return _subdir(variation_dir, str(ref.version)) if variation_dir else None
 
 
 def locate_file(ref: ModelRef, path: str, cache_root: str | None = None) -> str | None:
@@ -121,39 +125,38 @@ def _files(directory: str) -> list[str]:
 
 
 def _variation_dir(cache_root: str, ref: ModelRef) -> str | None:
-    """``models/<owner>/<model>/<framework>/<variation>`` as kagglehub spelled it, matched case-insensitively."""
+    """``models/<owner>/<model>/<framework>/<variation>`` as kagglehub spelled it (module docstring)."""
     directory = os.path.join(cache_root, "models")
-    for part, folded in ((ref.owner, True), (ref.model, True), (ref.framework, True), (ref.variation, False)):
-        directory = _child(directory, part, folded)
-        if directory is None:
+    for name in (ref.owner, ref.model, ref.framework):
+        try:
+            entries = os.listdir(directory)
+        except OSError:
             return None
-    return directory
+        try:
+            match = match_name(name, entries, lambda entry: _subdir(directory, entry) is not None)
+        except AmbiguousNameError as exc:
+            _log.warning("hubvendor: kagglehub's cache has %s, differing only in case, for kaggle://%s; Kaggle names "
+                         "ignore case, so neither is used (keep one)",
+                         " and ".join(os.path.join(directory, m) for m in exc.matches), ref.slug)
+            return None
+        if match is None:
+            return None
+        directory = os.path.join(directory, match)
+    return _subdir(directory, ref.variation)
 
 
-def _child(directory: str, name: str, folded: bool) -> str | None:
-    """The real subdirectory ``name`` (any case when ``folded``); never a link, which could lead anywhere."""
-    exact = os.path.join(directory, name)
-    if _real_dir(exact):
-        return exact
-    if not folded:
-        return None
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return None
-    matches = sorted(n for n in names if n.lower() == name.lower() and _real_dir(os.path.join(directory, n)))
-    return os.path.join(directory, matches[0]) if matches else None
+def _subdir(directory: str, name: str) -> str | None:
+    """``directory/name`` when it is a directory and not a link, else None."""
+    path = os.path.join(directory, name)
+    return path if os.path.isdir(path) and _first_link(directory, path) is None else None
 
 
 def _first_link(base: str, path: str) -> str | None:
-    """The first of ``path``'s components below ``base`` that is a symbolic link, else None."""
+    """The first of ``path``'s components below ``base`` that is a symbolic link, else None: the cache's one
+    link guard, for reading (each step of a lookup) and for writing (``export``)."""
     parts = os.path.relpath(path, base).split(os.sep)
     for depth in range(1, len(parts) + 1):
         component = os.path.join(base, *parts[:depth])
         if os.path.islink(component):
             return component
     return None
-
-
-def _real_dir(path: str) -> bool:
-    return os.path.isdir(path) and not os.path.islink(path)

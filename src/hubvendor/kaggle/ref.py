@@ -1,13 +1,16 @@
-"""A Kaggle model version as its five parts, and the Kaggle URLs derived from them.
+"""A Kaggle model version as its five parts, the Kaggle URLs derived from them, and how its names match.
 
 ``ModelRef.from_key`` reads a hubvendor handle or its normalised key (``kaggle://o/m/f/v/N``, or the
 ``https://www.kaggle.com/models/...`` short and long URL forms); ``ModelRef.key`` gives the key back through
-``handle.normalise``, so vendored manifests written with either spelling match.
+``handle.normalise``, so vendored manifests written with either spelling match. Kaggle ignores the case of
+owner, model and framework: :func:`match_name` is the one rule for which directory spelled some way a name
+means (``hubvendor serve``'s ROOT, kagglehub's cache).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ..errors import InvalidHandleError
@@ -75,3 +78,24 @@ class ModelRef:
     def instance_url(self) -> str:
         """``GET`` URL describing the variation (its current ``versionNumber``)."""
         return f"{API_ROOT}/{self.owner}/{self.model}/{self.framework.lower()}/{self.variation}/get"
+
+
+class AmbiguousNameError(ValueError):
+    """Several entries, differing only in case, match a Kaggle name none of them spells exactly."""
+
+    def __init__(self, name: str, matches: list[str]) -> None:
+        super().__init__(f"{', '.join(matches)} all match {name!r} ignoring case")
+        self.matches = matches
+
+
+def match_name(name: str, entries: Iterable[str], usable: Callable[[str], bool]) -> str | None:
+    """The entry that Kaggle name ``name`` (owner, model or framework) means among ``entries``: ``name``
+    itself when present and ``usable``, else the one usable entry equal to it ignoring case; None when
+    there is none. Several raise :class:`AmbiguousNameError` (sorted), for any of them could be meant."""
+    entries = list(entries)
+    if name in entries and usable(name):
+        return name
+    matches = sorted(entry for entry in entries if entry.lower() == name.lower() and usable(entry))
+    if len(matches) > 1:
+        raise AmbiguousNameError(name, matches)
+    return matches[0] if matches else None
