@@ -155,11 +155,18 @@ def _cache_state(root: str, cache, existing: str, offline: bool) -> list[Check]:
     entries = scan(cache)
     bad = [e for e in entries if e.state in ("incomplete", "corrupt")]
     unverified = [e for e in entries if e.state == "unverified"]
+    abandoned = [e for e in entries if e.state == "abandoned"]
     size = sum(e.bytes for e in entries)
     checks = [Check("cache", OK, f"{shown}: writable, {len(entries)} entries, {human_size(size)}")]
     if bad:
-        checks.append(Check("cache entries", PROBLEM, f"{len(bad)} incomplete: " + ", ".join(e.label for e in bad),
-                            "hubvendor cache verify --repair"))
+        checks.append(Check("cache entries", PROBLEM, f"{len(bad)} incomplete or corrupt: "
+                            + ", ".join(f"{e.label} ({e.state})" for e in bad), "hubvendor cache verify --repair"))
+    if abandoned:
+        checks.append(Check("cache entries", WARNING, f"{len(abandoned)} abandoned downloads, "
+                            f"{human_size(sum(e.bytes for e in abandoned))} staged: "
+                            + "; ".join(e.detail.split(";")[0] for e in abandoned),
+                            "hubvendor cache rm " + " ".join(e.name for e in abandoned)
+                            + " (any `hubvendor cache prune` also sweeps them)"))
     if unverified:
         checks.append(Check("cache entries", WARNING,
                             f"{len(unverified)} written by tensorflow_hub without a recorded digest",
