@@ -31,7 +31,6 @@ from . import locking
 from .cache import Cache, Descriptor
 from .entry import SAVED_MODEL_FILES, DamagedFileError, irregular_files
 from .errors import CacheError, NotFoundError
-from .filesystems import LocalFileSystem
 from .handle import parse
 
 ENTRY_NAME = re.compile(r"^[0-9a-f]{40}$")
@@ -167,23 +166,6 @@ def _what_differs(cache: Cache, path: str, descriptor: Descriptor | None, files:
                else f"{files - descriptor.tree_files} files added")
     return "corrupt", (f"holds {files} files of {size} bytes, {recorded} ({changed}; editing a hard-linked vendored "
                        f"copy changes its cache entry too): {repair}")
-
-
-def vendored_entries() -> list[Entry]:
-    """Vendored copies visible to this process (``sources.SOURCES``): listed, never pruned."""
-    from . import sources
-
-    found = []
-    for source in sources.SOURCES:
-        for key, model_dir in sorted(source.find().items()):
-            files, size = LocalFileSystem().tree_stats(model_dir)
-            complete = any(os.path.isfile(os.path.join(model_dir, f)) for f in SAVED_MODEL_FILES)
-            found.append(Entry(
-                name="", path=model_dir, handle=key, origin=f"vendored ({source.name})",
-                state="complete" if complete else "incomplete", files=files, bytes=size, last_used=None,
-                detail="" if complete else "vendored directory holds no SavedModel: vendor it again",
-            ))
-    return found
 
 
 def select(cache: Cache, handles: Iterable[str]) -> list[Entry]:

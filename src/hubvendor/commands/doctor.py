@@ -247,10 +247,11 @@ def check_pkg_resources() -> list[Check]:
 
 
 def check_sources() -> list[Check]:
-    from .. import manifest, sources
+    from .. import manifest, sources, vendoredcopies
 
     checks = [_vendor_path_problem(d) for d in sources.vendor_path_dirs()
               if not os.path.isfile(os.path.join(d, manifest.FILENAME))]
+    records = vendoredcopies.recorded()
     for source in sources.SOURCES:
         name = f"vendored ({source.name})"
         try:
@@ -259,10 +260,13 @@ def check_sources() -> list[Check]:
             message = str(exc) if isinstance(exc, HubVendorError) and str(exc) else f"{type(exc).__name__}: {exc}"
             checks.append(Check(name, PROBLEM, message, "fix or remove the manifest named in the message"))
             continue
-        missing = sorted(key for key, model_dir in found.items() if not os.path.isdir(model_dir))
-        if missing:
-            checks.append(Check(name, PROBLEM, f"{len(missing)} model directories missing: "
-                                + ", ".join(missing), "vendor these models again (hubvendor vendor / rebuild the wheel)"))
+        damaged = [(copy.key, vendoredcopies.check(copy)) for copy in vendoredcopies.copies_of(source.name, found, records)]
+        damaged = [(key, detail) for key, (state, detail) in damaged if state != "complete"]
+        if damaged:
+            checks.append(Check(name, PROBLEM, f"{len(damaged)} damaged: "
+                                + "; ".join(f"{key}: {detail}" for key, detail in damaged),
+                                "vendor these models again (hubvendor vendor / rebuild the wheel); "
+                                "`hubvendor cache verify --vendored` also hashes the copies"))
         else:
             checks.append(Check(name, OK, f"{len(found)} models" + (": " + ", ".join(sorted(found)) if found else "")))
     for path, reason in sorted(sources.SKIPPED.items()):
