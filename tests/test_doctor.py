@@ -184,3 +184,45 @@ def test_uv_venv_without_pkg_resources_is_a_problem_with_the_fix(tmp_path):
     assert "tensorflow_hub 0.16" in check["detail"] and "pkg_resources" in check["detail"]
     assert 'setuptools<81' in check["fix"] and "uv pip install" in check["fix"]
     assert "pkg_resources" not in problems(run_doctor({**env, "PATH": os.environ["PATH"]})[1])
+
+
+def test_a_relative_or_tilde_cache_dir_not_created_yet_is_fine(hub_env, tmp_path):
+    """attack4 #4: `dirname("relcache") == ""` read as "exists and is not a directory"; fetch uses it as is."""
+    for root in ("relcache", "~/cache"):
+        result = subprocess.run([sys.executable, "-m", "hubvendor", "doctor", "--json"],
+                                env={**hub_env, "TFHUB_CACHE_DIR": root}, cwd=tmp_path,
+                                capture_output=True, text=True, timeout=120)
+        checks = by_name(json.loads(result.stdout))
+        assert result.returncode == 0, problems(json.loads(result.stdout))
+        cache = checks["cache"][0]
+        assert cache["status"] == "ok" and "not created yet; its parent is writable" in cache["detail"]
+        assert str(tmp_path / root) in cache["detail"]
+    assert checks["cache path"][0]["status"] == "warning" and "not expanded" in checks["cache path"][0]["detail"]
+
+
+def test_hubvendor_path_fixes_name_what_vendor_would_accept(hub_env, tmp_path):
+    """attack4 #12: no `vendor -o` advice for a user's file or directory; a missing dir does not exist;
+    a corrupt manifest's message without a class name."""
+    notes, user_dir, empty = tmp_path / "notes.txt", tmp_path / "mine", tmp_path / "empty"
+    notes.write_text("mine\n")
+    user_dir.mkdir()
+    (user_dir / "README").write_text("mine\n")
+    empty.mkdir()
+    missing = tmp_path / "nonexistent"
+    env = {**hub_env, "HUBVENDOR_PATH": os.pathsep.join(map(str, (notes, user_dir, empty, missing)))}
+    code, report, _ = run_doctor(env)
+    found = {c["detail"].split(":")[0]: c for c in report["checks"] if c["name"] == "HUBVENDOR_PATH"}
+    assert code == 1
+    for refused in (notes, user_dir):
+        assert "vendor -o " + str(refused) not in found[str(refused)]["fix"]
+        assert "remove it from HUBVENDOR_PATH" in found[str(refused)]["fix"]
+    assert "a file" in found[str(notes)]["detail"]
+    assert f"hubvendor vendor -o {empty} " in found[str(empty)]["fix"]
+    assert found[str(missing)]["detail"] == f"{missing}: does not exist"
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "hubvendor-manifest.json").write_text("{not json")
+    _, report, _ = run_doctor({**hub_env, "HUBVENDOR_PATH": str(bad)})
+    (check,) = [c for c in problems(report).values() if c["name"] == "vendored (HUBVENDOR_PATH)"]
+    assert check["detail"].startswith(str(bad)) and "Error:" not in check["detail"].split(" ")[0]

@@ -31,7 +31,6 @@ from . import locking
 from .cache import Cache, Descriptor
 from .entry import SAVED_MODEL_FILES, DamagedFileError, irregular_files
 from .errors import CacheError, NotFoundError
-from .filesystems import LocalFileSystem
 from .handle import parse
 
 ENTRY_NAME = re.compile(r"^[0-9a-f]{40}$")
@@ -51,7 +50,7 @@ class Entry:
     path: str
     handle: str  # "" when no descriptor names it
     origin: str  # "hubvendor", "tensorflow_hub", "tensorflow_hub (adopted)", "unknown" or "vendored (<source>)"
-    state: str  # complete, incomplete, unverified, downloading; after verify: ok, corrupt
+    state: str  # complete, incomplete, corrupt, unverified, downloading, abandoned; after verify: ok, corrupt
     files: int
     bytes: int
     last_used: float | None
@@ -118,10 +117,10 @@ def describe(cache: Cache, name: str) -> Entry:
         state = "complete" if descriptor and descriptor.tree_digest else "unverified"
         detail = "" if state == "complete" else "no recorded tree digest: `hubvendor cache adopt` records one"
     elif fs.exists(path + ".lock"):
-        state, detail = "downloading", f"lock {path}.lock is held"
+        state, detail, files, size = _in_flight(cache, name)
+        last_used = last_used or fs.mtime(path + ".lock")
     else:
-        state = "incomplete"
-        detail = "missing files or no SavedModel: `hubvendor cache verify --repair` fetches it again"
+        state, detail = _what_differs(cache, path, descriptor, files, size)
     if damage:
         detail = f"{damage}; `hubvendor cache rm {name}` removes it" + (f" ({detail})" if detail else "")
     return Entry(
@@ -132,21 +131,41 @@ def describe(cache: Cache, name: str) -> Entry:
     )
 
 
-def vendored_entries() -> list[Entry]:
-    """Vendored copies visible to this process (``sources.SOURCES``): listed, never pruned."""
-    from . import sources
+def _in_flight(cache: Cache, name: str) -> tuple[str, str, int, int]:
+    """State, detail, files and bytes of a download under ``<name>.lock`` (its staging tree's stats):
+    ``downloading`` while the lock is live, ``abandoned`` when the lock protocol calls it stale."""
+    fs = cache.fs
+    path = fs.join(cache.root, name)
+    lock = path + ".lock"
+    removal = f"`hubvendor cache rm {name}` (or any `hubvendor cache prune`) removes it; fetching it again restarts it"
+    try:
+        contents = locking.read_lock(fs, lock)
+    except CacheError as exc:
+        return "abandoned", f"{exc}; {removal}", 0, 0
+    if contents is None:  # released between the listing and now
+        return "downloading", f"lock {lock} was just released", 0, 0
+    host, pid, task_uid = locking.parse_lock_contents(contents)
+    files, size = fs.tree_stats(cache.staging_path(path, task_uid))
+    why = locking.stale_reason(fs, lock, contents)
+    if why:
+        return "abandoned", f"download abandoned: {why} (lock {lock}); {removal}", files, size
+    return "downloading", f"being downloaded by PID {pid} on {host} (lock {lock})", files, size
 
-    found = []
-    for source in sources.SOURCES:
-        for key, model_dir in sorted(source.find().items()):
-            files, size = LocalFileSystem().tree_stats(model_dir)
-            complete = any(os.path.isfile(os.path.join(model_dir, f)) for f in SAVED_MODEL_FILES)
-            found.append(Entry(
-                name="", path=model_dir, handle=key, origin=f"vendored ({source.name})",
-                state="complete" if complete else "incomplete", files=files, bytes=size, last_used=None,
-                detail="" if complete else "vendored directory holds no SavedModel: vendor it again",
-            ))
-    return found
+
+def _what_differs(cache: Cache, path: str, descriptor: Descriptor | None, files: int, size: int) -> tuple[str, str]:
+    """``incomplete`` (files missing) or ``corrupt`` (files changed or added), saying what the cheap check saw."""
+    repair = "`hubvendor cache verify --repair` fetches it again"
+    if not cache.fs.exists(path):
+        return "incomplete", f"no entry directory, only its descriptor: {repair}"
+    if descriptor is None or descriptor.tree_files is None or descriptor.tree_bytes is None:
+        return "incomplete", f"holds no SavedModel graph ({' or '.join(SAVED_MODEL_FILES)}; {files} files): {repair}"
+    recorded = f"its descriptor records {descriptor.tree_files} files of {descriptor.tree_bytes} bytes"
+    if files < descriptor.tree_files:
+        return "incomplete", f"holds {files} files of {size} bytes, {recorded}: {repair}"
+    changed = ("a file changed size" if files == descriptor.tree_files
+               else f"{files - descriptor.tree_files} files added")
+    return "corrupt", (f"holds {files} files of {size} bytes, {recorded} ({changed}; editing a hard-linked vendored "
+                       f"copy changes its cache entry too): {repair}")
 
 
 def select(cache: Cache, handles: Iterable[str]) -> list[Entry]:
@@ -155,7 +174,7 @@ def select(cache: Cache, handles: Iterable[str]) -> list[Entry]:
     for raw in handles:
         name = raw if ENTRY_NAME.match(raw) else parse(raw).cache_name
         path = cache.fs.join(cache.root, name)
-        if not (cache.fs.exists(path) or cache.fs.exists(path + ".descriptor.txt")):
+        if not any(cache.fs.exists(path + suffix) for suffix in ("", ".descriptor.txt", ".lock")):
             raise NotFoundError(f"{raw}: not in the cache {cache.root} (no entry {name})")
         chosen.append(describe(cache, name))
     return chosen
@@ -203,11 +222,11 @@ def _planted(cache: Cache, entry: Entry) -> str:
 # -- integrity ----------------------------------------------------------------------------------
 def verify(cache: Cache, entry: Entry) -> Entry:
     """Re-hash ``entry`` against its recorded tree digest: state becomes ok or corrupt."""
-    planted = _planted(cache, entry) if entry.state != "downloading" else ""
+    planted = _planted(cache, entry) if entry.state not in ("downloading", "abandoned") else ""
     if planted:
         entry.state, entry.detail = "corrupt", f"{planted}; `hubvendor cache verify --repair` fetches it again"
         return entry
-    if entry.state in ("incomplete", "downloading", "unverified"):
+    if entry.state in ("incomplete", "downloading", "abandoned", "unverified", "corrupt"):  # corrupt: the cheap check said why
         return entry
     actual = cache.fs.tree_digest(entry.path)
     if actual == entry.tree_digest:
@@ -232,9 +251,9 @@ def repair(cache: Cache, entry: Entry, *, ensure: Callable[..., str]) -> Entry:
 
 def adopt(cache: Cache, entry: Entry) -> Entry:
     """Record the tree digest and file stats of an entry tensorflow_hub wrote (trust on first use)."""
-    if entry.state == "incomplete":
-        raise CacheError(f"{entry.label}: entry {entry.path} is incomplete; `hubvendor cache verify --repair` fetches it again")
-    if entry.state == "downloading" or entry.tree_digest:
+    if entry.state in ("incomplete", "corrupt"):
+        raise CacheError(f"{entry.label}: entry {entry.path} is {entry.state}; `hubvendor cache verify --repair` fetches it again")
+    if entry.state in ("downloading", "abandoned") or entry.tree_digest:
         return entry
     if not entry.handle:
         raise CacheError(f"{entry.path}: no descriptor names its handle, so it cannot be adopted; `hubvendor cache rm` it")

@@ -83,7 +83,7 @@ def prune(
     """
     keep_recent = settings.cache_keep_recent() if keep_recent is None else keep_recent
     result = PruneResult(swept=sweep(cache, dry_run=dry_run))
-    entries = [e for e in scan(cache) if e.state != "downloading"]
+    entries = [e for e in scan(cache) if e.state not in ("downloading", "abandoned")]  # swept, or in flight
 
     def remove_entry(entry: Entry) -> None:
         remove(cache, entry, keep_recent=keep_recent)

@@ -72,13 +72,21 @@ def read_lock(fs: FileSystem, lock: str) -> str | None:
 def is_stale(fs: FileSystem, lock: str, contents: str, *, seen_change: float | None = None) -> bool:
     """The stale-lock rule (module docstring). Progress is the lock's mtime (the heartbeat), its staging
     files' mtimes, or ``seen_change``: the ``time.time()`` a poller last saw the lock or staging change."""
+    return bool(stale_reason(fs, lock, contents, seen_change=seen_change))
+
+
+def stale_reason(fs: FileSystem, lock: str, contents: str, *, seen_change: float | None = None) -> str:
+    """Why the lock is stale under :func:`is_stale`'s rule (``"its holder PID 12 on host died"``), "" when live."""
     host, pid, task_uid = parse_lock_contents(contents)
     if fs.local and host == socket.gethostname() and pid and not pid_alive(pid):
-        return True
+        return f"its holder PID {pid} on {host} died"
     staging = staging_path(lock[: -len(".lock")], task_uid)
     stamps = [fs.mtime(lock), _newest_mtime(fs, staging), seen_change]
     newest = max((s for s in stamps if s is not None), default=None)
-    return newest is None or time.time() - newest > settings.lock_timeout()
+    timeout = settings.lock_timeout()
+    if newest is None or time.time() - newest > timeout:
+        return f"its holder (PID {pid or '?'} on {host or '?'}) made no progress for over {timeout:g}s"
+    return ""
 
 
 def _newest_mtime(fs: FileSystem, path: str) -> float | None:

@@ -19,8 +19,9 @@ from .handle import normalise
 FORMAT = "hubvendor-manifest/1"
 FILENAME = "hubvendor-manifest.json"
 MODELS_DIR = "models"  # where `hubvendor vendor` puts the model trees, beside the manifest
-_FIELDS = {"handle": str, "path": str, "sha256": str, "size": int, "tree_digest": str, "url": str}
-_OPTIONAL = {"sha256", "size", "tree_digest", "url"}
+_FIELDS = {"handle": str, "path": str, "sha256": str, "size": int, "tree_digest": str, "url": str,
+           "files": int, "bytes": int}
+_OPTIONAL = {"sha256", "size", "tree_digest", "url", "files", "bytes"}
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class ManifestEntry:
     size: int = 0
     tree_digest: str = ""
     url: str = ""
+    files: int | None = None  # the model directory's regular files and their bytes (the cheap completeness check)
+    bytes: int | None = None
 
 
 @dataclass
@@ -41,7 +44,7 @@ class Manifest:
         self.models[normalise(entry.handle)] = entry
 
     def to_json(self) -> str:
-        models = {key: asdict(self.models[key]) for key in sorted(self.models)}
+        models = {key: {k: v for k, v in asdict(self.models[key]).items() if v is not None} for key in sorted(self.models)}
         return json.dumps({"format": FORMAT, "models": models}, indent=2, sort_keys=True) + "\n"
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 
 from . import download, inflight, locking, manifest, outdir
 from .cache import Cache, Descriptor
+from .entry import tree_stats
 from .errors import CacheError, ConfigError, HubVendorError, IntegrityError, storage_advice
 from .handle import Handle, parse
 from .hints import hint
@@ -137,9 +138,10 @@ def vendor(specs: Iterable[ModelSpec], output_dir: str, *, jobs: int = 4, cache:
         for item in fetched:
             relative = f"{MODELS_DIR}/{model_dirname(item.handle)}"
             _copy_entry(item, os.path.join(staging, relative))
+            files, size = tree_stats(os.path.join(staging, relative))
             result.add(manifest.ManifestEntry(
                 handle=item.spec.handle, path=relative, sha256=item.sha256, size=item.size,
-                tree_digest=item.tree_digest, url=item.url,
+                tree_digest=item.tree_digest, url=item.url, files=files, bytes=size,
             ))
         manifest.write(os.path.join(staging, manifest.FILENAME), result)
         outdir.ensure_replaceable(output_dir)  # again: the fetch may have taken minutes

@@ -35,6 +35,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     verify.add_argument("handles", nargs="*", metavar="HANDLE", help="handles or entry names (default: all)")
     verify.add_argument("--repair", action="store_true", help="fetch corrupt or incomplete entries again")
     verify.add_argument("--json", action="store_true", help="print a JSON array")
+    verify.add_argument("--vendored", action="store_true",
+                        help="also hash the vendored copies this process sees (read-only: never repaired)")
     _kagglehub_options(verify)
     verify.set_defaults(func=run_verify)
 
@@ -155,7 +157,8 @@ def _table(entries: Iterable, *, extra: str = "") -> None:  # type: ignore[type-
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from ..cacheops import human_size, scan, vendored_entries
+    from .. import vendoredcopies
+    from ..cacheops import human_size, scan
 
     cache = _cache()
     if args.kagglehub:
@@ -164,7 +167,7 @@ def run_list(args: argparse.Namespace) -> int:
         root, entries = _kagglehub_root(), cacheentries.scan(_known_digests(cache, args.lock))
     else:
         root, entries = cache.root, scan(cache)
-    entries += vendored_entries() if args.vendored else []
+    entries += vendoredcopies.entries() if args.vendored else []
     if args.json:
         print(json.dumps([e.to_json() for e in entries], indent=2))
         return 0
@@ -178,14 +181,18 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from ..cacheops import EntryBusyError, repair, scan, select, verify
+    from ..cacheops import ENTRY_NAME, EntryBusyError, repair, scan, verify
     from ..download import ensure
+
+    from .. import vendoredcopies
+    from ..handle import normalise
 
     cache = _cache()
     if args.kagglehub:
-        return _verify_kagglehub(cache, args)
-    entries = select(cache, args.handles) if args.handles else scan(cache)
-    checked = [verify(cache, e) for e in _progress(entries, "verifying")]
+        root, checked = _kagglehub_root(), _verify_kagglehub(cache, args)
+    else:
+        entries = _select_allowing_vendored(cache, args.handles, args.vendored) if args.handles else scan(cache)
+        root, checked = cache.root, [verify(cache, e) for e in _progress(entries, "verifying")]
     if args.repair:
         for i, entry in enumerate(checked):
             if entry.state in ("corrupt", "incomplete"):
@@ -193,10 +200,32 @@ def run_verify(args: argparse.Namespace) -> int:
                     checked[i] = repair(cache, entry, ensure=ensure)
                 except EntryBusyError as exc:
                     entry.detail = f"not repaired: {exc}"
-    return _report_verified(checked, cache.root, args.json)
+    if args.vendored:  # after --repair: vendored copies are only reported
+        keys = {normalise(h) for h in args.handles if not ENTRY_NAME.match(h)} if args.handles else None
+        checked += vendoredcopies.entries(hashed=True, keys=keys)
+    return _report_verified(checked, root, args.json)
 
 
-def _verify_kagglehub(cache, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+def _select_allowing_vendored(cache, handles: list[str], vendored: bool) -> list:  # type: ignore[no-untyped-def,type-arg]
+    """``cacheops.select``; with ``--vendored`` a handle that is only vendored is not an error."""
+    from .. import vendoredcopies
+    from ..cacheops import ENTRY_NAME, select
+    from ..errors import NotFoundError
+    from ..handle import normalise
+
+    if not vendored:
+        return select(cache, handles)
+    chosen, keys = [], {copy.key for copy in vendoredcopies.copies()}
+    for handle in handles:
+        try:
+            chosen += select(cache, [handle])
+        except NotFoundError:
+            if ENTRY_NAME.match(handle) or normalise(handle) not in keys:
+                raise
+    return chosen
+
+
+def _verify_kagglehub(cache, args: argparse.Namespace) -> list:  # type: ignore[no-untyped-def,type-arg]
     from ..errors import ConfigError
     from ..kaggle import cacheentries
 
@@ -205,8 +234,7 @@ def _verify_kagglehub(cache, args: argparse.Namespace) -> int:  # type: ignore[n
                           "a bad version and let kagglehub download it again")
     known = _known_digests(cache, args.lock)
     entries = cacheentries.select(args.handles, known) if args.handles else cacheentries.scan(known)
-    checked = [cacheentries.verify(e) for e in _progress(entries, "verifying")]
-    return _report_verified(checked, _kagglehub_root(), args.json)
+    return [cacheentries.verify(e) for e in _progress(entries, "verifying")]
 
 
 def _report_verified(checked: list, root: str, as_json: bool) -> int:  # type: ignore[type-arg]

@@ -118,28 +118,55 @@ def check_cache() -> list[Check]:
     if not cache.fs.local:
         entries = scan(cache)
         return [Check("cache", OK, f"{root} (object store): {len(entries)} entries")]
-    existing = root
+    existing = os.path.abspath(root)  # a relative root is relative to the current directory, as fetch uses it
     while not os.path.exists(existing) and os.path.dirname(existing) != existing:
         existing = os.path.dirname(existing)
     if not os.path.isdir(existing):
         return [Check("cache", PROBLEM, f"{root}: {existing} exists and is not a directory",
                       "point TFHUB_CACHE_DIR at a directory")]
+    literal = _literal_tilde(root)
+    if literal:
+        return [literal, *_cache_state(root, cache, existing, offline)]
+    return _cache_state(root, cache, existing, offline)
+
+
+def _literal_tilde(root: str) -> Check | None:
+    """Neither tensorflow_hub nor hubvendor expands ``~`` in TFHUB_CACHE_DIR: a warning, not a problem."""
+    if not root.startswith("~"):
+        return None
+    return Check("cache path", WARNING, f"{root}: `~` is not expanded; the cache is {os.path.abspath(root)}",
+                 "set TFHUB_CACHE_DIR to an absolute path (let the shell expand ~: TFHUB_CACHE_DIR=~/cache, unquoted)")
+
+
+def _cache_state(root: str, cache, existing: str, offline: bool) -> list[Check]:  # type: ignore[no-untyped-def]
+    """The checks of a local cache root whose nearest existing ancestor is the directory ``existing``."""
+    from ..cacheops import human_size, scan
+
     writable = os.access(existing, os.W_OK | os.X_OK) and not _read_only_mount(existing)
     if not writable:
         status = WARNING if offline else PROBLEM
-        detail = f"{root}: not writable ({'missing; ' + existing + ' is read-only' if existing != root else 'read-only'})"
+        missing = existing != os.path.abspath(root)
+        detail = f"{root}: not writable ({'missing; ' + existing + ' is read-only' if missing else 'read-only'})"
         return [Check("cache", status, detail + (": fine offline if it is pre-filled" if offline else ""),
                       "set TFHUB_CACHE_DIR to a writable directory, or pre-fill this one and set HUBVENDOR_OFFLINE=1")]
+    shown = root if os.path.isabs(root) else f"{root} (= {os.path.abspath(root)})"
     if not os.path.isdir(root):
-        return [Check("cache", OK, f"{root} (not created yet; its parent is writable)")]
+        return [Check("cache", OK, f"{shown} (not created yet; its parent is writable)")]
     entries = scan(cache)
     bad = [e for e in entries if e.state in ("incomplete", "corrupt")]
     unverified = [e for e in entries if e.state == "unverified"]
+    abandoned = [e for e in entries if e.state == "abandoned"]
     size = sum(e.bytes for e in entries)
-    checks = [Check("cache", OK, f"{root}: writable, {len(entries)} entries, {human_size(size)}")]
+    checks = [Check("cache", OK, f"{shown}: writable, {len(entries)} entries, {human_size(size)}")]
     if bad:
-        checks.append(Check("cache entries", PROBLEM, f"{len(bad)} incomplete: " + ", ".join(e.label for e in bad),
-                            "hubvendor cache verify --repair"))
+        checks.append(Check("cache entries", PROBLEM, f"{len(bad)} incomplete or corrupt: "
+                            + ", ".join(f"{e.label} ({e.state})" for e in bad), "hubvendor cache verify --repair"))
+    if abandoned:
+        checks.append(Check("cache entries", WARNING, f"{len(abandoned)} abandoned downloads, "
+                            f"{human_size(sum(e.bytes for e in abandoned))} staged: "
+                            + "; ".join(e.detail.split(";")[0] for e in abandoned),
+                            "hubvendor cache rm " + " ".join(e.name for e in abandoned)
+                            + " (any `hubvendor cache prune` also sweeps them)"))
     if unverified:
         checks.append(Check("cache entries", WARNING,
                             f"{len(unverified)} written by tensorflow_hub without a recorded digest",
@@ -220,30 +247,52 @@ def check_pkg_resources() -> list[Check]:
 
 
 def check_sources() -> list[Check]:
-    from .. import manifest, sources
+    from .. import manifest, sources, vendoredcopies
 
-    checks = []
-    for directory in sources.vendor_path_dirs():
-        if not os.path.isfile(os.path.join(directory, manifest.FILENAME)):
-            checks.append(Check("HUBVENDOR_PATH", PROBLEM, f"{directory}: no {manifest.FILENAME}",
-                                f"run `hubvendor vendor -o {directory} HANDLE...` or remove it from HUBVENDOR_PATH"))
+    checks = [_vendor_path_problem(d) for d in sources.vendor_path_dirs()
+              if not os.path.isfile(os.path.join(d, manifest.FILENAME))]
+    records = vendoredcopies.recorded()
     for source in sources.SOURCES:
         name = f"vendored ({source.name})"
         try:
             found = source.find()
         except Exception as exc:  # a broken source breaks every resolve: report it, whatever it is
-            checks.append(Check(name, PROBLEM, f"{type(exc).__name__}: {exc}", "fix or remove the manifest named in the message"))
+            message = str(exc) if isinstance(exc, HubVendorError) and str(exc) else f"{type(exc).__name__}: {exc}"
+            checks.append(Check(name, PROBLEM, message, "fix or remove the manifest named in the message"))
             continue
-        missing = sorted(key for key, model_dir in found.items() if not os.path.isdir(model_dir))
-        if missing:
-            checks.append(Check(name, PROBLEM, f"{len(missing)} model directories missing: "
-                                + ", ".join(missing), "vendor these models again (hubvendor vendor / rebuild the wheel)"))
+        damaged = [(copy.key, vendoredcopies.check(copy)) for copy in vendoredcopies.copies_of(source.name, found, records)]
+        damaged = [(key, detail) for key, (state, detail) in damaged if state != "complete"]
+        if damaged:
+            checks.append(Check(name, PROBLEM, f"{len(damaged)} damaged: "
+                                + "; ".join(f"{key}: {detail}" for key, detail in damaged),
+                                "vendor these models again (hubvendor vendor / rebuild the wheel); "
+                                "`hubvendor cache verify --vendored` also hashes the copies"))
         else:
             checks.append(Check(name, OK, f"{len(found)} models" + (": " + ", ".join(sorted(found)) if found else "")))
     for path, reason in sorted(sources.SKIPPED.items()):
         checks.append(Check("vendored (installed wheels)", WARNING, f"ignored: {reason}",
                             "reinstall or remove the package that installed this file"))
     return checks
+
+
+def _vendor_path_problem(directory: str) -> Check:
+    """A HUBVENDOR_PATH entry without a manifest; the fix offers `vendor -o` only where vendor would write."""
+    from .. import manifest, outdir
+
+    drop = "remove it from HUBVENDOR_PATH"
+    if not os.path.lexists(directory):
+        return Check("HUBVENDOR_PATH", PROBLEM, f"{directory}: does not exist",
+                     f"run `hubvendor vendor -o {directory} HANDLE...` to create it, or {drop}")
+    try:
+        outdir.ensure_replaceable(directory)
+    except HubVendorError:
+        what = ("a file, not a vendored directory" if not os.path.isdir(directory)
+                else f"holds no {manifest.FILENAME}: not a directory `hubvendor vendor` wrote")
+        return Check("HUBVENDOR_PATH", PROBLEM, f"{directory}: {what}",
+                     f"{drop} (`hubvendor vendor -o` would refuse to replace it); "
+                     "list a directory `hubvendor vendor -o NEW_DIR HANDLE...` writes instead")
+    return Check("HUBVENDOR_PATH", PROBLEM, f"{directory}: empty, no {manifest.FILENAME}",
+                 f"run `hubvendor vendor -o {directory} HANDLE...` or {drop}")
 
 
 def diagnose() -> list[Check]:
