@@ -122,6 +122,23 @@ def test_404_fails_at_once_naming_handle_host_and_status(use_hub_env, hub_server
     assert hub_server.stats()["requests"] == 1
 
 
+def test_a_refusing_proxy_is_named_not_taken_for_the_server(use_hub_env, hub_server, monkeypatch):
+    """HTTP_PROXY at a port nobody listens on: the error names the proxy (without its credentials); it used to
+    read as if the mirror had refused the connection."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://user:secret@127.0.0.1:{port}")
+    monkeypatch.setenv("HUBVENDOR_RETRIES", "0")
+    with pytest.raises(FetchError) as caught:
+        download()
+    message = str(caught.value)
+    assert f"Connection refused at the proxy http://127.0.0.1:{port}" in message, message
+    assert "secret" not in message and "user" not in message.split("proxy", 1)[1]
+
+
 def test_other_4xx_fails_at_once(use_hub_env, hub_server):
     hub_server.faults([{"kind": "status", "code": 403, "times": 5}])
     with pytest.raises(FetchError, match="HTTP 403"):

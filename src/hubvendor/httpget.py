@@ -133,6 +133,9 @@ def get(
         except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
                 urllib3.exceptions.LocationValueError, UnicodeError) as exc:
             raise CandidateFailed(f"{shown}: invalid URL ({describe(exc)})", fallback=True) from None
+        except requests.exceptions.ProxyError as exc:  # before ConnectionError, its base: name the proxy
+            attempts.wait(f"{describe(exc)} at the proxy {display_url(_proxy_for(session, url))}", position=position)
+            continue
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
             attempts.wait(f"{describe(exc)}", position=position)
             continue
@@ -148,3 +151,11 @@ def get(
             attempts.wait(cause, position=position, retry_after=wait)
             continue
         return response
+
+
+def _proxy_for(session: requests.Session, url: str) -> str:
+    """The proxy ``session`` sends ``url`` through (``HTTPS_PROXY``, ``ALL_PROXY``, ...)."""
+    import requests
+
+    proxies = session.merge_environment_settings(url, {}, None, None, None)["proxies"]
+    return requests.utils.select_proxy(url, proxies) or "(unknown)"
