@@ -418,21 +418,23 @@ def test_rewrite_is_reproducible_and_honours_source_date_epoch(tmp_path, monkeyp
         assert whl.namelist()[-1] == "w-1.dist-info/RECORD"
 
 
-def test_rewrite_failure_keeps_original(tmp_path):
+def test_rewrite_failure_leaves_neither_wheel(tmp_path):
+    """A failed rewrite removes the backend's wheel and its own temporaries: the builds then fail with no wheel."""
     from hubvendor.integrations.wheel import ExtraFile, rewrite
     from hubvendor.errors import ConfigError
 
     path = small_wheel(tmp_path / "w.whl")
-    before = path.read_bytes()
     with pytest.raises(ConfigError, match="clashes"):
         rewrite(str(path), [ExtraFile("w/__init__.py", data=b"x")])
+    assert list(tmp_path.iterdir()) == []
 
     def refuse(_hashes):
         raise ValueError("no")
 
+    small_wheel(path)
     with pytest.raises(ValueError):
         rewrite(str(path), [ExtraFile("hubvendor.d/w.json", data=b"{}")], check=refuse)
-    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["w.whl"]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_size_limit_fails_the_build(tmp_path, hub_server, hub_env, wheelhouse):

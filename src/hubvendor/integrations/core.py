@@ -22,7 +22,7 @@ from ..config import PYPROJECT, Config, dist_key
 from ..entry import tree_stats
 from ..errors import ConfigError, HubVendorError, IntegrityError
 from ..vendor import ModelSpec, fetch_to_vendor, model_dirname, vendor
-from . import wheel
+from . import outputs, wheel
 
 EDITABLE_DIR = os.path.join("build", "hubvendor")
 REQUIREMENT = f"hubvendor>={__version__}"
@@ -166,6 +166,12 @@ def prepare(config: Config, dist_name: str, *, editable: bool, log: Log = log_st
             f"the models unpack to {total} bytes"
         )
     return Prepared(config, dist, editable, models)
+
+
+def guard_output(prepared: Prepared, directory: str) -> outputs.Guard:
+    """Before the backend writes into ``directory``: sweep dead builds' temporaries, take over SIGTERM/SIGHUP."""
+    outputs.sweep(directory, prepared.dist)
+    return outputs.Guard(directory, prepared.dist).install()
 
 
 def finish(prepared: Prepared, wheel_path: str, *, log: Log = log_stderr) -> None:

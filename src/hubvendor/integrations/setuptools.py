@@ -14,7 +14,7 @@ import glob
 import os
 
 from .. import config
-from . import core
+from . import core, outputs
 
 COMMANDS = {"bdist_wheel": False, "editable_wheel": True}
 
@@ -47,15 +47,19 @@ def _wrap(base: type, cfg: config.Config, editable: bool) -> type:
             with core.one_line_errors():
                 prepared = core.prepare(cfg, self.distribution.get_name(), editable=editable)
             before = _wheels(self.dist_dir)
-            super().run()
-            for path, stamp in sorted(_wheels(self.dist_dir).items()):
-                if before.get(path) != stamp:
-                    try:
-                        with core.one_line_errors():
-                            core.finish(prepared, path)
-                    except BaseException:
-                        os.unlink(path)
-                        raise
+            guard = core.guard_output(prepared, self.dist_dir)
+            try:
+                super().run()
+                for path, stamp in sorted(_wheels(self.dist_dir).items()):
+                    if before.get(path) != stamp:
+                        try:
+                            with core.one_line_errors():
+                                core.finish(prepared, path)
+                        except BaseException:
+                            outputs.remove(path)
+                            raise
+            finally:
+                guard.uninstall()
 
     Command.__name__ = Command.__qualname__ = f"hubvendor_{base.__name__}"
     return Command
