@@ -455,11 +455,16 @@ def test_the_front_end_recipe_in_docs_wheels_md_runs_as_printed(tmp_path, hub_se
     project = write_project(tmp_path / "proj", "recipe-app", "hatchling", [HALF, KERAS], keras=True,
                             extra="locked = true\n")
     lock(project, hub_env)
-    (project / "wheelhouse").symlink_to(wheelhouse)
+    (tmp_path / "wheelhouse").symlink_to(wheelhouse)  # where the doc says: next to the project directory
     env = {k: v for k, v in hub_env.items() if not k.startswith(("PIP_", "UV_"))}
     env["PATH"] = f"{os.path.dirname(sys.executable)}{os.pathsep}{env.get('PATH', '')}"
     env["UV_CACHE_DIR"] = str(tmp_path / "uv-cache")  # keep uv's cache out of the user's home
     run(["bash", "-euo", "pipefail", "-c", block], env=env, cwd=project)
+    for directory in ("build", "uv"):  # the wheelhouse's wheels stay out of the sdists (attack 4, item 9)
+        (sdist,) = (project / "dist" / directory).glob("*.tar.gz")
+        with tarfile.open(sdist) as tar:
+            packed = [n for n in tar.getnames() if "wheelhouse" in n or n.endswith(".whl")]
+        assert not packed, f"{sdist.name} packs the wheelhouse: {packed[:3]}"
     wheels = [next((project / "dist" / d).glob("*.whl")) for d in ("pip", "build", "uv")]
     for built in wheels:
         check_wheel(built, "recipe_app")
