@@ -65,6 +65,12 @@ def tree_files(root: str, prefix: str) -> list[ExtraFile]:
     return found
 
 
+def package_dirs(wheel_path: str) -> set[str]:
+    """The regular packages ``wheel_path`` ships: directories holding an ``__init__.py`` (POSIX, no trailing slash)."""
+    with zipfile.ZipFile(wheel_path) as whl:
+        return {n[: -len("/__init__.py")] for n in whl.namelist() if n.endswith("/__init__.py")}
+
+
 def add_requirement(metadata: bytes, requirement: str, name: str) -> bytes:
     """METADATA with ``Requires-Dist: requirement`` added unless an unconditional ``name`` requirement exists."""
     text = metadata.decode("utf-8")
