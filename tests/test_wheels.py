@@ -187,7 +187,13 @@ def test_wheel_vendors_models_and_runs_offline(backend, tmp_path, model_root, hu
 def test_unlocked_handle_warns_with_digest(tmp_path, hub_server, hub_env, wheelhouse):
     project = write_project(tmp_path / "proj", "loose-app", "hatchling", [HALF], keras=False)
     result = build_wheel(project, tmp_path / "out", hub_env, wheelhouse)
-    assert f"hubvendor: warning: {HALF} is not in hubvendor.lock; pin it with `hubvendor lock` (archive sha256 " in result.stdout
+    warning = f"hubvendor: warning: {HALF} is not in hubvendor.lock; pin it with `hubvendor lock` (archive sha256 "
+    assert warning in result.stdout
+    # docs/wheels.md: pip hides a backend's output unless -v, or PIP_VERBOSE=1, asks for it (attack 4, item 14)
+    plain = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-index", "--find-links", str(wheelhouse),
+             "--no-cache-dir", "-w", str(tmp_path / "plain"), str(project)]
+    assert warning not in run(plain, env=hub_env).stdout
+    assert warning in run(plain, env=dict(hub_env, PIP_VERBOSE="1")).stdout
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
