@@ -4,6 +4,8 @@ Two phases, so that a failure leaves no wheel behind: :func:`prepare` (before th
 wheel) validates the config against the lock, fetches every model through the shared cache and checks
 digests and size limits; :func:`finish` (after) streams the models into the wheel, re-verifying each
 tree digest as the bytes are copied, and adds the manifest and the Requires-Dist on hubvendor.
+In between, :func:`guard_output` keeps the output directory free of model-less wheels and stale
+temporaries (``outputs``), and :func:`finish` refuses a ``models-dir`` outside the wheel's own namespace.
 """
 
 from __future__ import annotations
