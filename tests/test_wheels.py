@@ -187,7 +187,13 @@ def test_wheel_vendors_models_and_runs_offline(backend, tmp_path, model_root, hu
 def test_unlocked_handle_warns_with_digest(tmp_path, hub_server, hub_env, wheelhouse):
     project = write_project(tmp_path / "proj", "loose-app", "hatchling", [HALF], keras=False)
     result = build_wheel(project, tmp_path / "out", hub_env, wheelhouse)
-    assert f"hubvendor: warning: {HALF} is not in hubvendor.lock; pin it with `hubvendor lock` (archive sha256 " in result.stdout
+    warning = f"hubvendor: warning: {HALF} is not in hubvendor.lock; pin it with `hubvendor lock` (archive sha256 "
+    assert warning in result.stdout
+    # docs/wheels.md: pip hides a backend's output unless -v, or PIP_VERBOSE=1, asks for it (attack 4, item 14)
+    plain = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-index", "--find-links", str(wheelhouse),
+             "--no-cache-dir", "-w", str(tmp_path / "plain"), str(project)]
+    assert warning not in run(plain, env=hub_env).stdout
+    assert warning in run(plain, env=dict(hub_env, PIP_VERBOSE="1")).stdout
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -418,21 +424,23 @@ def test_rewrite_is_reproducible_and_honours_source_date_epoch(tmp_path, monkeyp
         assert whl.namelist()[-1] == "w-1.dist-info/RECORD"
 
 
-def test_rewrite_failure_keeps_original(tmp_path):
+def test_rewrite_failure_leaves_neither_wheel(tmp_path):
+    """A failed rewrite removes the backend's wheel and its own temporaries: the builds then fail with no wheel."""
     from hubvendor.integrations.wheel import ExtraFile, rewrite
     from hubvendor.errors import ConfigError
 
     path = small_wheel(tmp_path / "w.whl")
-    before = path.read_bytes()
     with pytest.raises(ConfigError, match="clashes"):
         rewrite(str(path), [ExtraFile("w/__init__.py", data=b"x")])
+    assert list(tmp_path.iterdir()) == []
 
     def refuse(_hashes):
         raise ValueError("no")
 
+    small_wheel(path)
     with pytest.raises(ValueError):
         rewrite(str(path), [ExtraFile("hubvendor.d/w.json", data=b"{}")], check=refuse)
-    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["w.whl"]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_size_limit_fails_the_build(tmp_path, hub_server, hub_env, wheelhouse):
@@ -453,11 +461,16 @@ def test_the_front_end_recipe_in_docs_wheels_md_runs_as_printed(tmp_path, hub_se
     project = write_project(tmp_path / "proj", "recipe-app", "hatchling", [HALF, KERAS], keras=True,
                             extra="locked = true\n")
     lock(project, hub_env)
-    (project / "wheelhouse").symlink_to(wheelhouse)
+    (tmp_path / "wheelhouse").symlink_to(wheelhouse)  # where the doc says: next to the project directory
     env = {k: v for k, v in hub_env.items() if not k.startswith(("PIP_", "UV_"))}
     env["PATH"] = f"{os.path.dirname(sys.executable)}{os.pathsep}{env.get('PATH', '')}"
     env["UV_CACHE_DIR"] = str(tmp_path / "uv-cache")  # keep uv's cache out of the user's home
     run(["bash", "-euo", "pipefail", "-c", block], env=env, cwd=project)
+    for directory in ("build", "uv"):  # the wheelhouse's wheels stay out of the sdists (attack 4, item 9)
+        (sdist,) = (project / "dist" / directory).glob("*.tar.gz")
+        with tarfile.open(sdist) as tar:
+            packed = [n for n in tar.getnames() if "wheelhouse" in n or n.endswith(".whl")]
+        assert not packed, f"{sdist.name} packs the wheelhouse: {packed[:3]}"
     wheels = [next((project / "dist" / d).glob("*.whl")) for d in ("pip", "build", "uv")]
     for built in wheels:
         check_wheel(built, "recipe_app")

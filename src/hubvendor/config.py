@@ -144,10 +144,24 @@ def _lock_file(table: dict, prefix: str) -> str:
 
 
 def _models_dir(table: dict, prefix: str) -> str:
+    """Under ``hubvendor.d/{dist}`` or inside the project's own package (checked against the wheel when built).
+
+    Never hubvendor's package, ``hubvendor.d`` itself or another name in it: directories other wheels share,
+    so two wheels would own the same files and uninstalling one would break the other.
+    """
     value = table.get("models-dir", DEFAULT_MODELS_DIR)
     path = _relative_path(value, f"{prefix} models-dir", "inside the wheel such as 'hubvendor.d/{dist}' or 'mypkg/models'")
-    if path.split("/", 1)[0].endswith((".dist-info", ".data")):
+    parts = path.split("/")
+    if parts[0].endswith((".dist-info", ".data")):
         raise ConfigError(f"{prefix} models-dir = {value!r}: must not be inside the .dist-info or .data directory")
+    top = parts[0].lower()
+    if top == "hubvendor" or (top == SITE_DIR and parts[1:2] != ["{dist}"]):
+        why = ("is hubvendor's own package" if top == "hubvendor" else
+               f"is shared by every vendoring wheel and only {DEFAULT_MODELS_DIR!r} in it is this wheel's")
+        raise ConfigError(
+            f"{prefix} models-dir = {value!r}: {parts[0]!r} {why}; use {DEFAULT_MODELS_DIR!r} (the default) "
+            "or a directory inside your own package such as 'my_app/models'"
+        )
     return path
 
 

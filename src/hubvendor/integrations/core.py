@@ -4,6 +4,8 @@ Two phases, so that a failure leaves no wheel behind: :func:`prepare` (before th
 wheel) validates the config against the lock, fetches every model through the shared cache and checks
 digests and size limits; :func:`finish` (after) streams the models into the wheel, re-verifying each
 tree digest as the bytes are copied, and adds the manifest and the Requires-Dist on hubvendor.
+In between, :func:`guard_output` keeps the output directory free of model-less wheels and stale
+temporaries (``outputs``), and :func:`finish` refuses a ``models-dir`` outside the wheel's own namespace.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ from dataclasses import dataclass
 from .. import __version__, lockfile, manifest, settings
 from ..digest import TreeDigest
 from ..sources import SITE_DIR
-from ..config import PYPROJECT, Config, dist_key
+from ..config import DEFAULT_MODELS_DIR, PYPROJECT, TABLE, Config, dist_key
 from ..entry import tree_stats
 from ..errors import ConfigError, HubVendorError, IntegrityError
 from ..vendor import ModelSpec, fetch_to_vendor, model_dirname, vendor
-from . import wheel
+from . import outputs, wheel
 
 EDITABLE_DIR = os.path.join("build", "hubvendor")
 REQUIREMENT = f"hubvendor>={__version__}"
@@ -168,9 +170,17 @@ def prepare(config: Config, dist_name: str, *, editable: bool, log: Log = log_st
     return Prepared(config, dist, editable, models)
 
 
+def guard_output(prepared: Prepared, directory: str) -> outputs.Guard:
+    """Before the backend writes into ``directory``: sweep dead builds' temporaries, take over SIGTERM/SIGHUP."""
+    outputs.sweep(directory, prepared.dist)
+    return outputs.Guard(directory, prepared.dist).install()
+
+
 def finish(prepared: Prepared, wheel_path: str, *, log: Log = log_stderr) -> None:
     """Add the models (unless editable), the manifest and the hubvendor requirement to ``wheel_path``."""
     models_dir = prepared.config.wheel_models_dir(prepared.dist)
+    if not prepared.editable:
+        _check_models_dir(prepared, models_dir, wheel.package_dirs(wheel_path))
     result = manifest.Manifest()
     extra: list[wheel.ExtraFile] = []
     for model in prepared.models:
@@ -190,6 +200,19 @@ def finish(prepared: Prepared, wheel_path: str, *, log: Log = log_stderr) -> Non
     wheel.rewrite(wheel_path, extra, requirement=(REQUIREMENT, "hubvendor"), check=check)
     name = os.path.basename(wheel_path)
     log(f"hubvendor: added {len(prepared.models)} model(s) and {SITE_DIR}/{prepared.dist}.json to {name}")
+
+
+def _check_models_dir(prepared: Prepared, models_dir: str, packages: set[str]) -> None:
+    """Models go under ``hubvendor.d/<dist>`` or inside a package this wheel ships, never into a shared directory."""
+    parts = models_dir.split("/")
+    if parts[0] == SITE_DIR or any("/".join(parts[:n]) in packages for n in range(1, len(parts) + 1)):
+        return
+    shipped = ", ".join(sorted(p for p in packages if "/" not in p)) or "none"
+    raise ConfigError(
+        f"{prepared.config.root / PYPROJECT}: {TABLE} models-dir = {prepared.config.models_dir!r}: {models_dir!r} is "
+        f"not inside a package the {prepared.dist} wheel ships (a directory with __init__.py; top-level: {shipped}), "
+        f"so other distributions may own it; use {DEFAULT_MODELS_DIR!r} (the default) or e.g. '<your package>/models'"
+    )
 
 
 def _verify_trees(models: list[Model], models_dir: str, hashes: list[wheel.FileHash]) -> None:

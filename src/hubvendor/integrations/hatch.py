@@ -19,7 +19,7 @@ from hatchling.plugin import hookimpl
 
 from .. import config
 from ..errors import ConfigError
-from . import core
+from . import core, outputs
 
 
 class HubvendorBuildHook(BuildHookInterface):
@@ -45,6 +45,7 @@ class HubvendorBuildHook(BuildHookInterface):
             return
         with core.one_line_errors():
             self._prepared = core.prepare(cfg, self.metadata.name, editable=version == "editable", log=self._log)
+        self._guard = core.guard_output(self._prepared, self.directory)
 
     def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:
         if self._prepared is None:
@@ -53,8 +54,10 @@ class HubvendorBuildHook(BuildHookInterface):
             with core.one_line_errors():
                 core.finish(self._prepared, artifact_path, log=self._log)
         except BaseException:
-            os.unlink(artifact_path)
+            outputs.remove(artifact_path)
             raise
+        finally:
+            self._guard.uninstall()
 
     def clean(self, versions: list[str]) -> None:
         shutil.rmtree(core.editable_dir(self.root, self.metadata.name), ignore_errors=True)

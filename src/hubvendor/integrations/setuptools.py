@@ -10,11 +10,12 @@ without the table are left alone.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 
 from .. import config
-from . import core
+from . import core, outputs
 
 COMMANDS = {"bdist_wheel": False, "editable_wheel": True}
 
@@ -47,18 +48,37 @@ def _wrap(base: type, cfg: config.Config, editable: bool) -> type:
             with core.one_line_errors():
                 prepared = core.prepare(cfg, self.distribution.get_name(), editable=editable)
             before = _wheels(self.dist_dir)
-            super().run()
-            for path, stamp in sorted(_wheels(self.dist_dir).items()):
-                if before.get(path) != stamp:
-                    try:
-                        with core.one_line_errors():
-                            core.finish(prepared, path)
-                    except BaseException:
-                        os.unlink(path)
-                        raise
+            _sweep_dead_build_dirs(self.dist_dir, prepared.dist)
+            guard = core.guard_output(prepared, self.dist_dir)
+            try:
+                super().run()
+                for path, stamp in sorted(_wheels(self.dist_dir).items()):
+                    if before.get(path) != stamp:
+                        try:
+                            with core.one_line_errors():
+                                core.finish(prepared, path)
+                        except BaseException:
+                            outputs.remove(path)
+                            raise
+            finally:
+                guard.uninstall()
 
     Command.__name__ = Command.__qualname__ = f"hubvendor_{base.__name__}"
     return Command
+
+
+def _sweep_dead_build_dirs(dist_dir: str, dist: str) -> None:
+    """Under PEP 517, setuptools builds in ``<outdir>/.tmp-*/``: sweep the ones a killed build of ``dist`` left.
+
+    Only directories that held this project's temporaries of a dead build are touched, and removed once empty.
+    """
+    parent, name = os.path.split(os.path.abspath(dist_dir))
+    if not name.startswith(".tmp-"):
+        return
+    for sibling in glob.glob(os.path.join(glob.escape(parent), ".tmp-*")):
+        if sibling != os.path.join(parent, name) and outputs.sweep(sibling, dist):
+            with contextlib.suppress(OSError):
+                os.rmdir(sibling)
 
 
 def _wheels(directory: str) -> dict[str, tuple[int, int]]:

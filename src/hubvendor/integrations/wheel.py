@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from .. import settings
 from ..config import dist_key
 from ..errors import ConfigError
+from . import outputs
 
 CHUNK = 1 << 20
 ZIP64_LIMIT = (1 << 31) - 1
@@ -64,6 +65,12 @@ def tree_files(root: str, prefix: str) -> list[ExtraFile]:
     return found
 
 
+def package_dirs(wheel_path: str) -> set[str]:
+    """The regular packages ``wheel_path`` ships: directories holding an ``__init__.py`` (POSIX, no trailing slash)."""
+    with zipfile.ZipFile(wheel_path) as whl:
+        return {n[: -len("/__init__.py")] for n in whl.namelist() if n.endswith("/__init__.py")}
+
+
 def add_requirement(metadata: bytes, requirement: str, name: str) -> bytes:
     """METADATA with ``Requires-Dist: requirement`` added unless an unconditional ``name`` requirement exists."""
     text = metadata.decode("utf-8")
@@ -87,48 +94,59 @@ def rewrite(
     requirement: tuple[str, str] | None = None,
     check: Callable[[list[FileHash]], None] | None = None,
 ) -> None:
-    """Replace ``wheel_path`` by a normalised copy with ``extra`` files added (atomic rename).
+    """Replace ``wheel_path`` by a normalised copy with ``extra`` files added.
 
     ``requirement`` is ``(requirement, dist name)`` for :func:`add_requirement`. ``check`` gets the digests of
-    the streamed files (computed while copying) before the new wheel replaces the old one; if it
-    raises, the exception propagates and the caller decides what happens to the original.
+    the streamed files (computed while copying) before the new wheel takes the name. The original is moved
+    aside first and the new wheel renamed into place last (``outputs.temporaries``), so ``wheel_path`` never
+    names an unfinished wheel; on any failure neither is left and the exception propagates.
     """
     stamp = date_time()
-    tmp = f"{wheel_path}.hubvendor.tmp"
+    original, tmp = outputs.temporaries(wheel_path)
+    os.rename(wheel_path, original)
     try:
-        with zipfile.ZipFile(wheel_path) as source, zipfile.ZipFile(tmp, "w") as out:
-            dist_info = _dist_info_dir(source, wheel_path)
-            record_name = f"{dist_info}/RECORD"
-            existing = {info.filename: info for info in source.infolist() if not info.is_dir()}
-            clashes = sorted(set(existing) & {f.arcname for f in extra})
-            if clashes:
-                raise ConfigError(f"{wheel_path}: vendored file {clashes[0]!r} clashes with a file the project ships")
-            entries: dict[str, tuple[zipfile.ZipInfo | None, ExtraFile | None]] = {
-                name: (info, None) for name, info in existing.items() if name != record_name
-            }
-            entries.update({f.arcname: (None, f) for f in extra})
-            records: list[tuple[str, str, int]] = []
-            streamed: list[FileHash] = []
-            for name in _ordered(entries, dist_info):
-                info, added = entries[name]
-                if added is not None and added.source is not None:
-                    digest, size = _write_stored(out, name, added.source, stamp)
-                    streamed.append(FileHash(name, digest, size))
-                else:
-                    data = added.data if added is not None else source.read(info)
-                    if requirement and name == f"{dist_info}/METADATA":
-                        data = add_requirement(data, *requirement)
-                    executable = info is not None and (info.external_attr >> 16) & 0o111
-                    out.writestr(_info(name, stamp, 0o755 if executable else 0o644, zipfile.ZIP_DEFLATED), data)
-                    digest, size = hashlib.sha256(data).hexdigest(), len(data)
-                records.append((name, digest, size))
-            out.writestr(_info(record_name, stamp, 0o644, zipfile.ZIP_DEFLATED), _record(records, record_name))
+        with zipfile.ZipFile(original) as source, zipfile.ZipFile(tmp, "w") as out:
+            streamed = _copy(source, out, extra, wheel_path, requirement, stamp)
         if check:
             check(streamed)
         os.replace(tmp, wheel_path)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        outputs.remove(tmp)
+        outputs.remove(original)
+
+
+def _copy(
+    source: zipfile.ZipFile, out: zipfile.ZipFile, extra: list[ExtraFile], wheel_path: str,
+    requirement: tuple[str, str] | None, stamp: tuple,
+) -> list[FileHash]:
+    """Write the backend's entries and ``extra`` to ``out`` in order, then RECORD; the streamed files' hashes."""
+    dist_info = _dist_info_dir(source, wheel_path)
+    record_name = f"{dist_info}/RECORD"
+    existing = {info.filename: info for info in source.infolist() if not info.is_dir()}
+    clashes = sorted(set(existing) & {f.arcname for f in extra})
+    if clashes:
+        raise ConfigError(f"{wheel_path}: vendored file {clashes[0]!r} clashes with a file the project ships")
+    entries: dict[str, tuple[zipfile.ZipInfo | None, ExtraFile | None]] = {
+        name: (info, None) for name, info in existing.items() if name != record_name
+    }
+    entries.update({f.arcname: (None, f) for f in extra})
+    records: list[tuple[str, str, int]] = []
+    streamed: list[FileHash] = []
+    for name in _ordered(entries, dist_info):
+        info, added = entries[name]
+        if added is not None and added.source is not None:
+            digest, size = _write_stored(out, name, added.source, stamp)
+            streamed.append(FileHash(name, digest, size))
+        else:
+            data = added.data if added is not None else source.read(info)
+            if requirement and name == f"{dist_info}/METADATA":
+                data = add_requirement(data, *requirement)
+            executable = info is not None and (info.external_attr >> 16) & 0o111
+            out.writestr(_info(name, stamp, 0o755 if executable else 0o644, zipfile.ZIP_DEFLATED), data)
+            digest, size = hashlib.sha256(data).hexdigest(), len(data)
+        records.append((name, digest, size))
+    out.writestr(_info(record_name, stamp, 0o644, zipfile.ZIP_DEFLATED), _record(records, record_name))
+    return streamed
 
 
 def _dist_info_dir(source: zipfile.ZipFile, wheel_path: str) -> str:
