@@ -253,3 +253,16 @@ def test_extract_refuses_what_would_leave_files_out_of_runfiles(tmp_path: Path) 
         capture_output=True, text=True)
     assert refused.returncode == 1 and refused.stderr == f"hubvendor: handle {TFJS!r}: the archive holds no file\n"
     assert not (tmp_path / "model").exists()
+
+
+def test_extract_refuses_a_member_that_would_read_as_a_runfiles_manifest(tmp_path: Path) -> None:
+    """Runfiles manifests are found by their name: an archive carrying one could map another handle (one
+    the binary never pinned) to its own files (attack 5). Refused naming the member; nothing is left."""
+    member = "fake/hijack.hubvendor.json"
+    archive = with_member(tmp_path / "inject.tar.gz", member)
+    refused = subprocess.run(
+        [sys.executable, "-m", "hubvendor.bazel", "extract", str(archive), str(tmp_path / "model"), "--handle",
+         SPACED], capture_output=True, text=True)
+    assert refused.returncode == 1 and refused.stderr.startswith(
+        f"hubvendor: handle {SPACED!r}: member {member!r}: a file named *.hubvendor.json would be read as a runfiles manifest")
+    assert len(refused.stderr.splitlines()) == 1 and not (tmp_path / "model").exists()

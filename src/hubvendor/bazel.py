@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from . import archive
 from .errors import ConfigError, HubVendorError, IntegrityError
 from .handle import parse
+from .runfiles import MANIFEST_SUFFIX
 
 LOAD_LINE = 'load("@hubvendor//bazel:defs.bzl", "hub_model")'
 
@@ -170,6 +171,9 @@ def _check_bazel_names(tree: str, handle: str) -> None:
             if name in _BUILD_FILES and name in files:
                 raise ConfigError(f"handle {handle!r}: member {member!r}: a BUILD file would cut the files below it "
                                   "out of the model's runfiles; vendor this model with pip instead")
+            if name.endswith(MANIFEST_SUFFIX) and name in files:  # read from runfiles: it could claim other handles
+                raise ConfigError(f"handle {handle!r}: member {member!r}: a file named *{MANIFEST_SUFFIX} would be read "
+                                  "as a runfiles manifest mapping handles to models; refusing the archive")
     if not found_file:
         raise ConfigError(f"handle {handle!r}: the archive holds no file")
 
