@@ -405,8 +405,17 @@ def _inputs(args: list[str], env: dict[str, str]) -> list[str]:
     """What an error may name: the arguments (as given and as repr shows them) and the settings."""
     names = [a for a in args if not a.startswith("-")] + list(env)
     names += [part for value in env.values() for part in [value, *value.split(os.pathsep)]]
+    names += [_as_the_child_reads(n) for n in names]  # escaped bytes that form UTF-8 arrive as characters
     shown = [repr(n) for n in names] + [repr(n)[1:-1] for n in names] + [repr(os.fsencode(n))[2:-1] for n in names]
     return [n for n in names + shown if n]
+
+
+def _as_the_child_reads(text: str) -> str:
+    """``text`` after the trip through argv or the environment: encoded, then decoded again by the child."""
+    try:
+        return os.fsdecode(os.fsencode(text))
+    except UnicodeEncodeError:
+        return text
 
 
 @st.composite
@@ -417,6 +426,7 @@ def _cli_case(draw: st.DrawFn) -> tuple[list[str], dict[str, str], str]:
 @CLI_FUZZ
 @given(_cli_case())
 @example((["resolve", "http://h/\udcff"], {}, "[tool.hubvendor]\nmodels = []\n"))
+@example((["which", "http://h/\udcc2\udc80"], {"HUBVENDOR_PATH": "bad-vendored"}, "[tool.hubvendor]\nmodels = []\n"))
 @example((["lock", "--project", "proj"], {}, '[tool.hubvendor]\nmodels = []\nlock-file = "nodir/x.lock"\n'))
 @example((["lock", "--project", "proj"], {}, '[tool.hubvendor]\nmodels = []\nlock-file = "../../x.lock"\n'))
 @example((["vendor", "-o", ".", "https://tfhub.dev/g/m/1"], {}, "[tool.hubvendor]\nmodels = []\n"))
