@@ -144,6 +144,10 @@ def check_wheel(path: Path, dist: str) -> None:
         manifest = json.loads(whl.read(f"hubvendor.d/{dist}.json"))
         assert sorted(manifest["models"]) == [HALF, KERAS]
         assert all(e["path"].startswith(f"{dist}/") for e in manifest["models"].values())
+        for entry in manifest["models"].values():  # what `cache list --vendored` and doctor check installed copies by
+            below = f"hubvendor.d/{entry['path']}/"
+            copied = [i for n, i in infos.items() if n.startswith(below)]
+            assert (entry["files"], entry["bytes"]) == (len(copied), sum(i.file_size for i in copied))
         (metadata,) = [n for n in infos if n.endswith(".dist-info/METADATA")]
         assert "Requires-Dist: hubvendor>=" in whl.read(metadata).decode()
         (record,) = [n for n in infos if n.endswith(".dist-info/RECORD")]

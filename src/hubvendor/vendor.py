@@ -21,7 +21,6 @@ from dataclasses import dataclass, replace
 
 from . import download, inflight, locking, manifest, outdir
 from .cache import Cache, Descriptor
-from .entry import tree_stats
 from .errors import CacheError, ConfigError, HubVendorError, IntegrityError, storage_advice
 from .handle import Handle, parse
 from .hints import hint
@@ -137,8 +136,7 @@ def vendor(specs: Iterable[ModelSpec], output_dir: str, *, jobs: int = 4, cache:
         result = manifest.Manifest()
         for item in fetched:
             relative = f"{MODELS_DIR}/{model_dirname(item.handle)}"
-            _copy_entry(item, os.path.join(staging, relative))
-            files, size = tree_stats(os.path.join(staging, relative))
+            files, size = _copy_entry(item, os.path.join(staging, relative))
             result.add(manifest.ManifestEntry(
                 handle=item.spec.handle, path=relative, sha256=item.sha256, size=item.size,
                 tree_digest=item.tree_digest, url=item.url, files=files, bytes=size,
@@ -175,10 +173,12 @@ def _ensure_outside(cache: Cache, output_dir: str) -> None:
         )
 
 
-def _copy_entry(item: Fetched, target: str) -> None:
+def _copy_entry(item: Fetched, target: str) -> tuple[int, int]:
     """Copy a cache entry's directories and regular files, hard-linking files when possible (same
-    filesystem). Extraction writes nothing else, so a symbolic link or special file in the entry (or an
-    entry that is a link) was planted by another writer of the cache: refused, never followed or copied."""
+    filesystem); the files and bytes copied. Extraction writes nothing else, so a symbolic link or special
+    file in the entry (or an entry that is a link) was planted by another writer of the cache: refused,
+    never followed or copied."""
+    files = size = 0
     if os.path.islink(item.path):
         _refuse_planted(item, item.path)
     for dirpath, dirnames, filenames in os.walk(item.path):
@@ -196,8 +196,11 @@ def _copy_entry(item: Fetched, target: str) -> None:
             except OSError:
                 shutil.copyfile(src, dst, follow_symlinks=False)
                 shutil.copystat(src, dst, follow_symlinks=False)
-            if not stat.S_ISREG(os.lstat(dst).st_mode):  # replaced by a link between the look and the link
+            copied = os.lstat(dst)
+            if not stat.S_ISREG(copied.st_mode):  # replaced by a link between the look and the link
                 _refuse_planted(item, src)
+            files, size = files + 1, size + copied.st_size
+    return files, size
 
 
 def _refuse_planted(item: Fetched, path: str) -> None:

@@ -1,11 +1,11 @@
 """The vendored copies this process sees (``sources.SOURCES``), checked against what their manifests record.
 
 :func:`check` is the cheap test (``cache list --vendored``, ``doctor``, ``which``): the directory exists and
-its file count and bytes match the manifest's ``files``/``bytes`` (what ``hubvendor vendor`` records), else
-it holds a SavedModel graph. :func:`verify` re-hashes a copy against its recorded ``tree_digest``
-(``cache verify --vendored``). Both only read: a vendored directory is never repaired here.
+its file count and bytes match the manifest's ``files``/``bytes`` (what ``vendor`` and wheel builds record), else
+it holds a SavedModel graph. :func:`entries` lists them, with ``hashed=True`` re-hashing each copy against
+its recorded ``tree_digest`` (``cache verify --vendored``). Both only read: a vendored directory is never repaired here.
 Records come from the manifests on disk (``HUBVENDOR_PATH``, installed wheels); a Bazel runfiles copy
-has none here, so it gets the SavedModel test and is ``unverified`` by ``verify``.
+has none here, so it gets the SavedModel test and is ``unverified`` when hashed.
 """
 
 from __future__ import annotations
@@ -79,10 +79,14 @@ def recorded() -> dict[tuple[str, str], manifest.ManifestEntry]:
 
 def check(copy: Copy) -> tuple[str, str]:
     """``(state, detail)`` from metadata only: complete, incomplete (files missing) or corrupt (files changed)."""
+    return _checked(copy, *tree_stats(copy.model_dir))
+
+
+def _checked(copy: Copy, files: int, size: int) -> tuple[str, str]:
+    """:func:`check` given the copy's file count and bytes."""
     again = _again(copy)
     if not os.path.isdir(copy.model_dir):
         return "incomplete", f"{copy.model_dir} is missing: {again}"
-    files, size = tree_stats(copy.model_dir)
     record = copy.record
     if record is not None and record.files is not None and record.bytes is not None:
         if (files, size) == (record.files, record.bytes):
@@ -95,9 +99,9 @@ def check(copy: Copy) -> tuple[str, str]:
     return "complete", ""
 
 
-def verify(copy: Copy) -> tuple[str, str]:
+def _verified(copy: Copy, files: int, size: int) -> tuple[str, str]:
     """``(state, detail)`` after hashing: ok or corrupt against the recorded tree digest; unverified without one."""
-    state, detail = check(copy)
+    state, detail = _checked(copy, files, size)
     if state != "complete":
         return state, detail
     if copy.record is None or not copy.record.tree_digest:
@@ -110,13 +114,13 @@ def verify(copy: Copy) -> tuple[str, str]:
 
 
 def entries(*, hashed: bool = False, keys: set[str] | None = None) -> list[Entry]:
-    """The copies as ``cache list``/``verify`` rows (``hashed``: :func:`verify`, else :func:`check`)."""
+    """The copies as ``cache list``/``verify`` rows (``hashed``: also re-hashed against the recorded tree digest)."""
     rows = []
     for copy in copies():
         if keys is not None and copy.key not in keys:
             continue
-        state, detail = (verify if hashed else check)(copy)
         files, size = tree_stats(copy.model_dir)
+        state, detail = (_verified if hashed else _checked)(copy, files, size)
         rows.append(Entry(name="", path=copy.model_dir, handle=copy.key, origin=f"vendored ({copy.source})",
                           state=state, files=files, bytes=size, last_used=None,
                           tree_digest=copy.record.tree_digest if copy.record else "", detail=detail))

@@ -15,7 +15,7 @@ import os
 import posixpath
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .. import __version__, lockfile, manifest, settings
 from ..digest import TreeDigest
@@ -49,6 +49,8 @@ class Model:
     size: int
     tree_digest: str
     url: str
+    files: int | None = None  # the tree's regular files and bytes, recorded in the manifest (cheap checks)
+    bytes: int | None = None
 
 
 @dataclass
@@ -142,7 +144,7 @@ def prepare(config: Config, dist_name: str, *, editable: bool, log: Log = log_st
             for f in fetch_to_vendor(specs, jobs=config.jobs)
         ]
     total = 0
-    for model in models:
+    for index, model in enumerate(models):
         entry = used.get(model.key)
         if entry and model.tree_digest != entry.tree_digest:
             raise IntegrityError(
@@ -150,6 +152,7 @@ def prepare(config: Config, dist_name: str, *, editable: bool, log: Log = log_st
                 f"(expected {entry.tree_digest})"
             )
         files, unpacked = tree_stats(model.source_dir)
+        models[index] = replace(model, files=files, bytes=unpacked)
         total += unpacked
         if config.max_model_size is not None and unpacked > config.max_model_size:
             raise ConfigError(
@@ -190,7 +193,8 @@ def finish(prepared: Prepared, wheel_path: str, *, log: Log = log_stderr) -> Non
             arc_dir = f"{models_dir}/{model.name}"
             extra.extend(wheel.tree_files(model.source_dir, arc_dir))
             path = posixpath.relpath(arc_dir, SITE_DIR)
-        result.add(manifest.ManifestEntry(model.handle, path, model.sha256, model.size, model.tree_digest, model.url))
+        result.add(manifest.ManifestEntry(model.handle, path, model.sha256, model.size, model.tree_digest, model.url,
+                                          model.files, model.bytes))
     extra.append(wheel.ExtraFile(f"{SITE_DIR}/{prepared.dist}.json", data=result.to_json().encode()))
 
     def check(hashes: list[wheel.FileHash]) -> None:

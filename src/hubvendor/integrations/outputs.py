@@ -54,6 +54,18 @@ def sweep(directory: str, dist: str) -> list[str]:
     return removed
 
 
+def wheels(directory: str) -> dict[str, tuple[int, int]]:
+    """The wheels in ``directory`` with (inode, mtime): a later call tells which ones a build wrote."""
+    found = {}
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for entry in os.scandir(directory or "."):
+            if entry.name.endswith(".whl"):
+                with contextlib.suppress(FileNotFoundError):
+                    info = entry.stat(follow_symlinks=False)
+                    found[entry.path] = (info.st_ino, info.st_mtime_ns)
+    return found
+
+
 def has_manifest(wheel_path: str, dist: str) -> bool:
     """Whether the wheel holds ``hubvendor.d/<dist>.json`` (what a finished rewrite adds)."""
     try:
@@ -73,14 +85,8 @@ class Guard:
         self.previous: dict[int, object] = {}
 
     def _wheels(self) -> dict[str, tuple[int, int]]:
-        found = {}
-        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-            for entry in os.scandir(self.directory):
-                if entry.name.endswith(".whl") and _of_dist(entry.name, self.dist):
-                    with contextlib.suppress(FileNotFoundError):
-                        info = entry.stat(follow_symlinks=False)
-                        found[entry.path] = (info.st_ino, info.st_mtime_ns)
-        return found
+        return {path: stamp for path, stamp in wheels(self.directory).items()
+                if _of_dist(os.path.basename(path), self.dist)}
 
     def install(self) -> Guard:
         """Take over the signals (only from the main thread, and not those the process ignores)."""

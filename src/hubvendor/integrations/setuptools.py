@@ -47,12 +47,12 @@ def _wrap(base: type, cfg: config.Config, editable: bool) -> type:
         def run(self) -> None:
             with core.one_line_errors():
                 prepared = core.prepare(cfg, self.distribution.get_name(), editable=editable)
-            before = _wheels(self.dist_dir)
+            before = outputs.wheels(self.dist_dir)
             _sweep_dead_build_dirs(self.dist_dir, prepared.dist)
             guard = core.guard_output(prepared, self.dist_dir)
             try:
                 super().run()
-                for path, stamp in sorted(_wheels(self.dist_dir).items()):
+                for path, stamp in sorted(outputs.wheels(self.dist_dir).items()):
                     if before.get(path) != stamp:
                         try:
                             with core.one_line_errors():
@@ -79,12 +79,3 @@ def _sweep_dead_build_dirs(dist_dir: str, dist: str) -> None:
         if sibling != os.path.join(parent, name) and outputs.sweep(sibling, dist):
             with contextlib.suppress(OSError):
                 os.rmdir(sibling)
-
-
-def _wheels(directory: str) -> dict[str, tuple[int, int]]:
-    """Wheels in ``directory`` with (inode, mtime) to spot the ones a command wrote."""
-    found = {}
-    for path in glob.glob(os.path.join(glob.escape(directory or "."), "*.whl")):
-        info = os.stat(path)
-        found[path] = (info.st_ino, info.st_mtime_ns)
-    return found
