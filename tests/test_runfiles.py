@@ -163,3 +163,24 @@ def test_identical_or_incomparable_copies_resolve_to_the_first(tmp_path: Path, m
     two_copies(tmp_path, first, second)
     monkeypatch.setenv("RUNFILES_DIR", str(tmp_path))
     assert runfiles.find_models() == {HANDLE: str(tmp_path / "a" / "model")}
+
+
+@pytest.mark.parametrize("with_manifest", [True, False], ids=["MANIFEST", "walk"])
+def test_a_manifest_inside_a_model_tree_vouches_for_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            with_manifest: bool) -> None:
+    """A model's archive carrying ``fake.hubvendor.json`` (an attack mapped another handle to its own files)
+    is model data, not a manifest; a malformed one there is not an error either."""
+    tree = runfiles_tree(tmp_path, with_manifest=with_manifest)
+    other = "https://tfhub.dev/test/other/1"
+    planted = tmp_path / "planted.hubvendor.json"
+    planted.write_text(manifest_json({other: {"handle": other, "runfiles_path": RUNFILES_PATH}}))
+    broken = tmp_path / "broken.hubvendor.json"
+    broken.write_text("{")
+    inside = {f"{RUNFILES_PATH}/fake.hubvendor.json": planted, f"{RUNFILES_PATH}/variables/x.hubvendor.json": broken}
+    for rlocation, target in inside.items():
+        (tree / rlocation).symlink_to(target)
+    if with_manifest:
+        with open(tree / "MANIFEST", "a") as f:
+            f.writelines(f"{r} {t}\n" for r, t in sorted(inside.items()))
+    monkeypatch.setenv("RUNFILES_DIR", str(tree))
+    assert runfiles.find_models() == {HANDLE: str(tree / RUNFILES_PATH)}

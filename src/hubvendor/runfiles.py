@@ -68,6 +68,7 @@ def find_models() -> "dict[str, str]":
     Empty (without touching the file system beyond a few stats) when not running under Bazel.
     Raises :class:`ConfigError` for a malformed hubvendor manifest in the runfiles, and for a handle two
     manifests pin to different copies (two repositories of one model in one binary: neither may win silently).
+    A manifest inside a model's tree (an archive's file, not one ``hub_models()`` wrote) is ignored.
     """
     from . import manifest
     from .errors import ConfigError
@@ -78,8 +79,15 @@ def find_models() -> "dict[str, str]":
     entries = read_runfiles_manifest(runfiles.manifest) if runfiles.manifest else None
     models: dict[str, str] = {}
     first: "dict[str, tuple[manifest.ManifestEntry, str]]" = {}  # key -> (the entry, the manifest that first named it)
-    for manifest_path in _hubvendor_manifests(runfiles, entries):
-        for key, entry in manifest.read(manifest_path).models.items():
+    found = [(rlocation, path, _read(path)) for rlocation, path in _hubvendor_manifests(runfiles, entries)]
+    model_paths = {entry.path.rstrip("/") + "/" for *_, read in found if not isinstance(read, ConfigError)
+                   for entry in read.models.values()}
+    for rlocation, manifest_path, read in found:
+        if any(rlocation.startswith(model_path) for model_path in model_paths):
+            continue  # a file inside a model's tree is model data: it may not vouch for any handle
+        if isinstance(read, ConfigError):
+            raise read
+        for key, entry in read.models.items():
             other, other_path = first.setdefault(key, (entry, manifest_path))
             conflict = _different_copies(other, entry)
             if conflict:
@@ -90,6 +98,17 @@ def find_models() -> "dict[str, str]":
             if directory and key not in models:
                 models[key] = directory
     return models
+
+
+def _read(path: str) -> "manifest.Manifest | ConfigError":
+    """The manifest at ``path``, or the error reading it (raised only if it is not model data)."""
+    from . import manifest
+    from .errors import ConfigError
+
+    try:
+        return manifest.read(path)
+    except ConfigError as exc:
+        return exc
 
 
 def _different_copies(one: "manifest.ManifestEntry", other: "manifest.ManifestEntry") -> "tuple[str, str] | None":
@@ -105,18 +124,19 @@ def _different_copies(one: "manifest.ManifestEntry", other: "manifest.ManifestEn
     return None
 
 
-def _hubvendor_manifests(runfiles: Runfiles, entries: "dict[str, str] | None") -> "list[str]":
-    """Real paths of the hubvendor manifests in the runfiles, each once, in a stable order."""
+def _hubvendor_manifests(runfiles: Runfiles, entries: "dict[str, str] | None") -> "list[tuple[str, str]]":
+    """(runfiles path, path) of the hubvendor manifests in the runfiles, each file once, in a stable order."""
     if entries is not None:
-        found = [real for rlocation, real in sorted(entries.items()) if rlocation.endswith(MANIFEST_SUFFIX)]
+        found = [(rlocation, real) for rlocation, real in sorted(entries.items()) if rlocation.endswith(MANIFEST_SUFFIX)]
     else:
         found = []
         for parent, dirs, files in os.walk(runfiles.directory):
             dirs.sort()
-            found.extend(os.path.join(parent, f) for f in sorted(files) if f.endswith(MANIFEST_SUFFIX))
-    unique: dict[str, str] = {}
-    for path in found:
-        unique.setdefault(os.path.realpath(path), path)
+            found.extend((os.path.relpath(os.path.join(parent, f), runfiles.directory).replace(os.sep, "/"),
+                          os.path.join(parent, f)) for f in sorted(files) if f.endswith(MANIFEST_SUFFIX))
+    unique: "dict[str, tuple[str, str]]" = {}
+    for rlocation, path in found:
+        unique.setdefault(os.path.realpath(path), (rlocation, path))
     return list(unique.values())
 
 
