@@ -19,6 +19,7 @@ import shlex
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import config, inflight, lockfile, smallfile
 from ..config import Config, ModelDecl
@@ -26,6 +27,9 @@ from ..errors import ConfigError, InvalidHandleError
 from ..handle import normalise, parse
 from ..lockfile import Lock, LockedModel
 from ..provenance import recorded_url
+
+if TYPE_CHECKING:
+    from ..cache import Cache
 
 EXIT_OK, EXIT_STALE = 0, 1
 
@@ -55,8 +59,12 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("hubvendor lock: --check writes nothing; it cannot be combined with --upgrade")
     jobs = args.jobs or cfg.jobs
     old = lockfile.load(cfg.lock_path, absent_ok=True)
-    for model in old.models:
-        _warn_if_the_cache_disagrees(model, cfg.lock_file, args.project)
+    if old.models:
+        from ..cache import Cache
+
+        cache = Cache()
+        for model in old.models:
+            _warn_if_the_cache_disagrees(cache, model, cfg.lock_file, args.project)
     if args.check:
         problems = stale_reasons(cfg, old)
         changed = verify(old, jobs) if args.verify else []
@@ -185,12 +193,10 @@ def pin(handle: str) -> str:
     return api.pin(parsed)
 
 
-def _warn_if_the_cache_disagrees(model: LockedModel, lock_file: str, project: str) -> None:
+def _warn_if_the_cache_disagrees(cache: Cache, model: LockedModel, lock_file: str, project: str) -> None:
     """Warn when the cache holds other bytes for a locked handle: the pin was edited, or upstream changed
     since this copy was downloaded. No network: only ``--check --verify`` can tell which."""
-    from ..cache import Cache
-
-    descriptor = Cache().read_descriptor(model.handle)
+    descriptor = cache.read_descriptor(model.handle)
     if descriptor is None:
         return
     if model.sha256 and descriptor.archive_sha256 and descriptor.archive_sha256 != model.sha256:
